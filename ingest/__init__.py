@@ -1,0 +1,52 @@
+"""Ingest: documents → token-bounded chunks with provenance → embeddings → Chroma.
+
+``ingest`` owns the index (embedding model, Chroma collection, reingest state); the chatbot
+reads it through ``open_index``.
+"""
+
+from __future__ import annotations
+
+from ingest.config import IngestSettings, SettingsError, set_offline_env
+from ingest.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, LoadError, load_document
+from ingest.manifest import DocRecord
+from ingest.pipeline import (
+    EXIT_NOTHING_DONE,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    IngestReport,
+    Plan,
+    ingest_paths,
+    reset_index,
+)
+from ingest.store import (
+    DocIndex,
+    IndexMismatchError,
+    IndexMissingError,
+    IngestError,
+    StoredChunk,
+    open_index,
+)
+
+__all__ = [
+    "EXIT_NOTHING_DONE",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "SUPPORTED_EXTENSIONS",
+    "DocIndex",
+    "DocRecord",
+    "IndexMismatchError",
+    "IndexMissingError",
+    "IngestError",
+    "IngestReport",
+    "IngestSettings",
+    "LoadError",
+    "LoadedDocument",
+    "Plan",
+    "SettingsError",
+    "StoredChunk",
+    "ingest_paths",
+    "load_document",
+    "open_index",
+    "reset_index",
+    "set_offline_env",
+]

@@ -1,0 +1,130 @@
+"""The one settings object for the index, built once at each entry point."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "DOCQA_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# all-MiniLM-L6-v2 reads 256 tokens; [CLS] and [SEP] take two of them.
+MODEL_WINDOW_TOKENS = 254
+
+# Variables that keep every library offline and quiet. A user's explicit setting wins.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def set_offline_env(environ: dict[str, str] | None = None) -> None:
+    """Set the offline/telemetry variables unless the user already set them."""
+    env = os.environ if environ is None else environ
+    for key, value in OFFLINE_ENV.items():
+        env.setdefault(key, value)
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names it."""
+
+
+def _field(default: Any, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Where the index lives and how documents become chunks in it.
+
+    Every field can be overridden by an environment variable ``DOCQA_<FIELD>``
+    (e.g. ``DOCQA_INDEX_DIR``) and by the CLI flag of the same name.
+    """
+
+    index_dir: Path = _field(PROJECT_ROOT / ".index", "Directory holding the Chroma index.")
+    collection: str = _field("docs", "Chroma collection name.")
+    embedding_model: str = _field(
+        DEFAULT_MODEL,
+        "Embedding model: 'all-MiniLM-L6-v2' (packaged, offline), a local "
+        "sentence-transformers folder, or 'fake' (deterministic, for tests).",
+    )
+    chunk_size: int = _field(200, "Maximum chunk length in embedding-model tokens.")
+    chunk_overlap: int = _field(40, "Overlap between neighbouring chunks, in tokens.")
+    batch_size: int = _field(64, "Chunks embedded and written per batch.")
+    max_file_mb: float = _field(50.0, "Files larger than this (MB) are skipped.")
+    progress: bool = _field(True, "Show progress bars (only on a terminal).")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser())
+        if self.chunk_size < 16:
+            raise SettingsError(f"chunk_size must be at least 16 tokens, got {self.chunk_size}")
+        if self.chunk_size > MODEL_WINDOW_TOKENS:
+            raise SettingsError(
+                f"chunk_size must be at most {MODEL_WINDOW_TOKENS} tokens (the model window "
+                f"less its two special tokens), got {self.chunk_size}"
+            )
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise SettingsError(
+                f"chunk_overlap must be in [0, chunk_size={self.chunk_size}), "
+                f"got {self.chunk_overlap}"
+            )
+        if self.batch_size < 1:
+            raise SettingsError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_file_mb <= 0:
+            raise SettingsError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if not self.collection or not self.collection.replace("-", "").replace("_", "").isalnum():
+            raise SettingsError(
+                f"collection must be letters, digits, '-' or '_', got {self.collection!r}"
+            )
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    def replace(self, **changes: Any) -> IngestSettings:
+        """A copy with some fields changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> IngestSettings:
+        """Defaults, then ``DOCQA_*`` variables, then explicit overrides (e.g. CLI flags)."""
+        return cls().replace(**env_overrides(cls, environ), **overrides)
+
+
+def env_overrides(cls: type, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read ``DOCQA_<FIELD>`` variables for the fields of a settings dataclass, typed."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        key = ENV_PREFIX + f.name.upper()
+        if key not in env:
+            continue
+        out[f.name] = parse_value(key, env[key], type(f.default))
+    return out
+
+
+def parse_value(name: str, raw: str, kind: type) -> Any:
+    """Convert a string setting to the type of its default, naming it when that fails."""
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in {"1", "true", "yes", "on"}:
+                return True
+            if low in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if issubclass(kind, Path):
+            return Path(raw)
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None

