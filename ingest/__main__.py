@@ -22,19 +22,26 @@ def build_parser() -> argparse.ArgumentParser:
         f"files were skipped (each named on stderr); {EXIT_NOTHING_DONE} nothing could be done. "
         "Every setting can also be set as DOCQA_<NAME> in the environment.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="files or folders (folders are walked recursively)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="files or folders (folders are walked recursively)",
+    )
     parser.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
     parser.add_argument("--collection", help="Chroma collection name")
-    parser.add_argument("--embedding-model", help="'all-MiniLM-L6-v2', a local model folder, "
-                        "or 'fake'")
+    parser.add_argument(
+        "--embedding-model", help="'all-MiniLM-L6-v2', a local model folder, or 'fake'"
+    )
     parser.add_argument("--chunk-size", type=int, help="max chunk length in tokens")
     parser.add_argument("--chunk-overlap", type=int, help="chunk overlap in tokens")
     parser.add_argument("--batch-size", type=int, help="chunks embedded per batch")
     parser.add_argument("--max-file-mb", type=float, help="skip files larger than this")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    parser.add_argument("--reset", action="store_true",
-                        help="drop the collection first and rebuild it from PATH")
+    parser.add_argument(
+        "--reset", action="store_true", help="drop the collection first and rebuild it from PATH"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
     return parser
 

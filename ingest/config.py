@@ -94,9 +94,7 @@ class IngestSettings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> IngestSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
         """Defaults, then ``DOCQA_*`` variables, then explicit overrides (e.g. CLI flags)."""
         return cls().replace(**env_overrides(cls, environ), **overrides)
 

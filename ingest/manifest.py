@@ -138,8 +138,19 @@ class Manifest:
             self._db.executemany(
                 "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (r.doc_key, r.root, r.source, r.content_hash, r.fingerprint, r.size,
-                     r.mtime_ns, r.title, r.date, json.dumps(list(r.chunk_ids)), r.ingested_at)
+                    (
+                        r.doc_key,
+                        r.root,
+                        r.source,
+                        r.content_hash,
+                        r.fingerprint,
+                        r.size,
+                        r.mtime_ns,
+                        r.title,
+                        r.date,
+                        json.dumps(list(r.chunk_ids)),
+                        r.ingested_at,
+                    )
                     for r in records
                 ],
             )
@@ -158,9 +169,17 @@ class Manifest:
 
 def _record(row: tuple) -> DocRecord:
     return DocRecord(
-        doc_key=row[0], root=row[1], source=row[2], content_hash=row[3], fingerprint=row[4],
-        size=row[5], mtime_ns=row[6], title=row[7], date=row[8],
-        chunk_ids=tuple(json.loads(row[9])), ingested_at=row[10],
+        doc_key=row[0],
+        root=row[1],
+        source=row[2],
+        content_hash=row[3],
+        fingerprint=row[4],
+        size=row[5],
+        mtime_ns=row[6],
+        title=row[7],
+        date=row[8],
+        chunk_ids=tuple(json.loads(row[9])),
+        ingested_at=row[10],
     )
 
 

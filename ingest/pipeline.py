@@ -134,7 +134,9 @@ def _write_lock(index_dir: Path):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IngestError(f"another ingest is writing to {index_dir}; try again when it ends")
+            raise IngestError(
+                f"another ingest is writing to {index_dir}; try again when it ends"
+            ) from None
         yield
 
 
@@ -151,8 +153,10 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
         old = known.get(key)
         try:
             st = found.path.stat()
-            if old and old.fingerprint == fp and (old.size, old.mtime_ns) == (
-                st.st_size, st.st_mtime_ns
+            if (
+                old
+                and old.fingerprint == fp
+                and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns)
             ):
                 plan.unchanged.append(found.source)
                 continue
@@ -221,6 +225,7 @@ def apply_plan(
     manifest = index.manifest
     stale_pending = manifest.pending()
     batch = index.settings.batch_size
+    fp = fingerprint(index.settings, index.model)
     for wave in _waves(plan.work, max(WAVE_CHUNKS, batch)):
         manifest.begin((w.key, w.ids) for w in wave)
         rows = [(i, c, w) for w in wave for i, c in zip(w.ids, w.chunks, strict=True)]
@@ -229,7 +234,7 @@ def apply_plan(
         if progress and len(todo) < len(rows):
             progress(len(rows) - len(todo))  # already written by an interrupted run
         for start in range(0, len(todo), batch):
-            part = todo[start:start + batch]
+            part = todo[start : start + batch]
             vs.add_texts(
                 texts=[c.text for _, c, _ in part],
                 metadatas=[chunk_metadata(w, c) for _, c, w in part],
@@ -239,18 +244,23 @@ def apply_plan(
             if progress:
                 progress(len(part))
         report.chunks_written += len(rows)
-        replaced = [
-            i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)
-        ]
+        replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
         if replaced:
             vs.delete(ids=replaced)
             report.chunks_removed += len(replaced)
         manifest.commit(
             DocRecord(
-                doc_key=w.key, root=str(w.found.root), source=w.found.source,
-                content_hash=w.doc.content_hash, fingerprint=fingerprint(index.settings, index.model),
-                size=w.size, mtime_ns=w.mtime_ns, title=w.doc.title, date=w.doc.date,
-                chunk_ids=tuple(w.ids), ingested_at=now(),
+                doc_key=w.key,
+                root=str(w.found.root),
+                source=w.found.source,
+                content_hash=w.doc.content_hash,
+                fingerprint=fp,
+                size=w.size,
+                mtime_ns=w.mtime_ns,
+                title=w.doc.title,
+                date=w.doc.date,
+                chunk_ids=tuple(w.ids),
+                ingested_at=now(),
             )
             for w in wave
         )
@@ -272,7 +282,7 @@ def sweep_orphans(index: DocIndex) -> int:
     if orphans:
         logger.info("removing %d orphan chunks", len(orphans))
         for start in range(0, len(orphans), 5000):
-            index.vectorstore.delete(ids=orphans[start:start + 5000])
+            index.vectorstore.delete(ids=orphans[start : start + 5000])
     index.manifest.clear_pending()
     return len(orphans)
 

@@ -69,8 +69,7 @@ class TokenSplitter:
                 continue
             # The splitter sums piece lengths; a merged chunk can still exceed the window.
             logger.debug("re-splitting a %d-token chunk", self.count_tokens(piece))
-            smaller = TokenSplitter(
-                self._model, max(16, self.chunk_size // 2), min(self.chunk_overlap, self.chunk_size // 4)
-            )
+            half = max(16, self.chunk_size // 2)
+            smaller = TokenSplitter(self._model, half, min(self.chunk_overlap, half // 4))
             out.extend(smaller._pieces(piece))
         return out
