@@ -89,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NOTHING_DONE
     if not args.dry_run:
         _out(report.summary())
-    for err in report.plan.failed:
-        sys.stderr.write(f"skipped {err}\n")
     return report.exit_code
 
 

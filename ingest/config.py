@@ -56,8 +56,12 @@ class IngestSettings:
         "Embedding model: 'all-MiniLM-L6-v2' (packaged, offline), a local "
         "sentence-transformers folder, or 'fake' (deterministic, for tests).",
     )
-    chunk_size: int = _field(200, "Maximum chunk length in embedding-model tokens.")
-    chunk_overlap: int = _field(40, "Overlap between neighbouring chunks, in tokens.")
+    chunk_size: int = _field(
+        128,
+        "Maximum chunk length in embedding-model tokens (all-MiniLM-L6-v2 was trained on "
+        "128-token inputs; its hard window is 256).",
+    )
+    chunk_overlap: int = _field(24, "Overlap between neighbouring chunks, in tokens.")
     batch_size: int = _field(64, "Chunks embedded and written per batch.")
     max_file_mb: float = _field(50.0, "Files larger than this (MB) are skipped.")
     progress: bool = _field(True, "Show progress bars (only on a terminal).")
@@ -96,7 +100,9 @@ class IngestSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
         """Defaults, then ``DOCQA_*`` variables, then explicit overrides (e.g. CLI flags)."""
-        return cls().replace(**env_overrides(cls, environ), **overrides)
+        merged = env_overrides(cls, environ)
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return cls().replace(**merged)
 
 
 def env_overrides(cls: type, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -105,7 +111,7 @@ def env_overrides(cls: type, environ: Mapping[str, str] | None = None) -> dict[s
     out: dict[str, Any] = {}
     for f in fields(cls):
         key = ENV_PREFIX + f.name.upper()
-        if key not in env:
+        if key not in env or f.default is dataclasses.MISSING:
             continue
         out[f.name] = parse_value(key, env[key], type(f.default))
     return out

@@ -10,6 +10,10 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from docx.table import Table
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +26,7 @@ class LoadError(Exception):
     """A file that cannot be ingested; ``str()`` is one line naming the file and the reason."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
+        reason = " ".join(str(reason).split())  # library messages can span lines
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
@@ -70,7 +75,7 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         raise LoadError(path, f"cannot stat: {exc.strerror or exc}") from None
     if size > max_bytes:
         raise LoadError(
-            path, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit"
+            path, f"file is {size / 2**20:.2f} MB, over the {max_bytes / 2**20:.2f} MB limit"
         )
     try:
         return path.read_bytes()
@@ -122,7 +127,12 @@ _DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 # "date 2018-03-22 ..." or "Date: 2018-03-22" opening the text: metadata, not body.
 _LEADING_DATE_RE = re.compile(r"\A\s*date\s*:?\s*(\d{4}-\d{2}-\d{2})\b[ \t]*(?:\r?\n)?", re.I)
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'”’)]*\s")
+_SENTENCE_END_RE = re.compile(r"[.!?][\"'”’)\]]*\s")
+# A full stop after these ends an abbreviation ("U.S. Attorney", "Mr. Smith"), not a sentence.
+_ABBREVIATION_RE = re.compile(
+    r"(?:\b[A-Za-z]\.)+\Z|\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|Gen|Gov|Sen|Rep|Rev|Capt|Col|Lt"
+    r"|Inc|Ltd|Co|Corp|vs|etc|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.\Z"
+)
 
 
 def normalise_date(raw: str | None) -> str | None:
@@ -161,11 +171,20 @@ def title_from_text(text: str, limit: int = 80) -> str:
     first_line = text.strip().split("\n", 1)[0].strip().lstrip("#").strip()
     if first_line and len(first_line) <= 100 and first_line[-1] not in ".!?,;:":
         return first_line
-    sentence = _SENTENCE_END_RE.split(text.strip(), 1)[0].strip()
+    sentence = _first_sentence(text.strip()[: limit * 4]).strip()
     if len(sentence) <= limit:
         return sentence
     cut = sentence[:limit].rsplit(" ", 1)[0]
     return cut.rstrip(",;:") + "…"
+
+
+def _first_sentence(text: str) -> str:
+    for m in _SENTENCE_END_RE.finditer(text):
+        dot = m.start()
+        if text[dot] == "." and _ABBREVIATION_RE.search(text, max(0, dot - 12), dot + 1):
+            continue
+        return text[: m.end()]
+    return text
 
 
 def decode_text(path: Path, data: bytes) -> str:
@@ -235,6 +254,8 @@ _BLOCK_TAGS = (
     "details",
     "summary",
 )
+_PRE_TAGS = ("pre", "textarea")
+_CELL_TAGS = ("td", "th")
 _DATE_META = (
     "date",
     "dc.date",
@@ -270,9 +291,18 @@ def _parse_html(path: Path, data: bytes) -> _Parsed:
     if title is None:
         h1 = root.find("h1")
         title = h1.get_text(" ", strip=True) if h1 else None
+    # Whitespace in HTML source, line breaks included, renders as one space (except in
+    # <pre>); only block elements start new lines.
+    for node in root.find_all(string=True):
+        if type(node) is NavigableString and node.find_parent(_PRE_TAGS) is None:
+            collapsed = re.sub(r"\s+", " ", node)
+            if collapsed != node:
+                node.replace_with(NavigableString(collapsed))
     for tag in root.find_all(_BLOCK_TAGS):
         tag.insert_before(NavigableString("\n\n"))
         tag.insert_after(NavigableString("\n\n"))
+    for tag in root.find_all(_CELL_TAGS):  # keep "<td>a</td><td>b</td>" apart
+        tag.insert_after(NavigableString(" "))
     text = root.get_text()
     text = re.sub(r"[ \t\f\v\xa0]+", " ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
@@ -283,7 +313,6 @@ def _parse_html(path: Path, data: bytes) -> _Parsed:
 
 def _parse_pdf(path: Path, data: bytes) -> _Parsed:
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -293,7 +322,7 @@ def _parse_pdf(path: Path, data: bytes) -> _Parsed:
         meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     except LoadError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    except Exception as exc:  # damaged files raise all sorts (NotImplementedError, zlib...)
         raise LoadError(path, f"not a readable PDF ({type(exc).__name__}: {exc})") from None
     parts: list[str] = []
     starts: list[int] = []
@@ -309,31 +338,46 @@ def _parse_pdf(path: Path, data: bytes) -> _Parsed:
 
 
 def _parse_docx(path: Path, data: bytes) -> _Parsed:
-    import zipfile
-
     import docx
+    from docx.table import Table
 
+    paragraphs: list[str] = []
     try:
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        title = (document.core_properties.title or "").strip() or None
+        for block in document.iter_inner_content():  # paragraphs and tables in reading order
+            if isinstance(block, Table):
+                paragraphs.extend(_table_rows(block))
+                continue
+            text = block.text.strip()
+            if not text:
+                continue
+            style = (block.style.name if block.style is not None else "") or ""
+            if title is None and style in ("Title", "Heading 1"):
+                title = text
+            paragraphs.append(text)
+    except Exception as exc:  # BadZipFile, KeyError, lxml's XMLSyntaxError, ...
         raise LoadError(path, f"not a readable DOCX ({type(exc).__name__}: {exc})") from None
-    paragraphs: list[str] = []
-    title = (document.core_properties.title or "").strip() or None
-    for para in document.paragraphs:
-        text = para.text.strip()
-        if not text:
-            continue
-        style = (para.style.name if para.style is not None else "") or ""
-        if title is None and style in ("Title", "Heading 1"):
-            title = text
-        paragraphs.append(text)
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                paragraphs.append(" | ".join(cells))
     body, head_title, date = split_header("\n\n".join(paragraphs))
     return _Parsed(body, title or head_title, date)
+
+
+def _table_rows(table: Table) -> list[str]:
+    """One "a | b | c" line per table row; a merged cell is listed once."""
+    rows: list[str] = []
+    for row in table.rows:
+        seen: list[object] = []
+        cells: list[str] = []
+        for cell in row.cells:
+            if any(cell._tc is tc for tc in seen):
+                continue
+            seen.append(cell._tc)
+            text = " ".join(cell.text.split())
+            if text:
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return rows
 
 
 _PARSERS: dict[str, Callable[[Path, bytes], _Parsed]] = {
@@ -408,7 +452,11 @@ def _walk(root: Path, out: Discovery, seen: set[Path]) -> None:
         for name in sorted(dirnames):
             if name.startswith("."):
                 out.notices.append(f"{here / name}: skipped hidden folder")
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            elif (here / name).is_symlink():
+                out.notices.append(f"{here / name}: skipped symbolic link to a folder")
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not (here / d).is_symlink()
+        )
         for name in sorted(filenames):
             path = here / name
             if name.startswith("."):
@@ -417,6 +465,8 @@ def _walk(root: Path, out: Discovery, seen: set[Path]) -> None:
                 out.notices.append(f"{path}: skipped unsupported file type")
             elif path.is_symlink() and not path.exists():
                 out.errors.append(LoadError(path, "broken symbolic link"))
+            elif not path.is_file():  # a FIFO would block the reader forever
+                out.notices.append(f"{path}: skipped, not a regular file")
             elif path not in seen:
                 seen.add(path)
                 out.files.append(FoundFile(root, path))

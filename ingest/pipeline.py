@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_NOTHING_DONE = 1
 EXIT_PARTIAL = 3
-WAVE_CHUNKS = 512  # chunks written and committed together (length-sorted inside a wave)
+WAVE_CHUNKS = 256  # at least this many chunks are written and committed together
 
 
 @dataclass
@@ -176,9 +176,15 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
         work.ids = [chunk_id(key, doc.content_hash, fp, c.index) for c in work.chunks]
         (plan.update if old else plan.add).append(work)
     walked = {str(root) for root in discovery.roots}
+    # A folder that could not be listed hides its files: never delete what it may still hold.
+    unlisted = [Path(e.path) for e in discovery.errors if e.reason.startswith("cannot list")]
     for key, record in known.items():
-        if record.root in walked and key not in present:
-            plan.delete.append(record)
+        if record.root not in walked or key in present:
+            continue
+        path = Path(record.root) / record.source
+        if any(path.is_relative_to(folder) for folder in unlisted):
+            continue
+        plan.delete.append(record)
     return plan
 
 
@@ -226,7 +232,7 @@ def apply_plan(
     stale_pending = manifest.pending()
     batch = index.settings.batch_size
     fp = fingerprint(index.settings, index.model)
-    for wave in _waves(plan.work, max(WAVE_CHUNKS, batch)):
+    for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * batch)):
         manifest.begin((w.key, w.ids) for w in wave)
         rows = [(i, c, w) for w in wave for i, c in zip(w.ids, w.chunks, strict=True)]
         have = set(vs.get(ids=[r[0] for r in rows], include=[])["ids"]) if rows else set()
@@ -272,6 +278,7 @@ def apply_plan(
         manifest.commit([], deleted=[r.doc_key for r in plan.delete])
     if stale_pending or plan.work or plan.delete:
         report.orphans_removed = sweep_orphans(index)
+        index.rebuild_lexical()
     report.chunks_total = index.count()
     return report
 

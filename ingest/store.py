@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
 from ingest.embeddings import LazyEmbeddings, model_identity
+from ingest.lexical import LexicalIndex
 from ingest.manifest import DocRecord, Manifest
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class StoredChunk:
     id: str
     text: str
     metadata: dict[str, Any]
+
+
+def lexical_text(chunk: StoredChunk) -> str:
+    """What BM25 indexes for a chunk: its document title, then its text."""
+    title = chunk.metadata.get("title", "")
+    return f"{title}\n{chunk.text}" if title else chunk.text
 
 
 def chroma_client(index_dir: Path) -> Any:
@@ -110,6 +117,37 @@ class DocIndex:
             create_collection_if_not_exists=writable,
         )
         self.manifest = Manifest(index_dir, read_only=not writable)
+        self._lexical: LexicalIndex | None = None
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.settings.index_dir / "bm25" / self.settings.collection
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, loaded once and rebuilt whenever the index has changed since."""
+        generation = self.generation()
+        if self._lexical is None or self._lexical.generation != generation:
+            loaded = LexicalIndex.load(self.lexical_dir)
+            if loaded is None or loaded.generation != generation:
+                loaded = self.rebuild_lexical(generation)
+            self._lexical = loaded
+        return self._lexical
+
+    def rebuild_lexical(self, generation: int | None = None) -> LexicalIndex:
+        generation = self.generation() if generation is None else generation
+        logger.info("building the BM25 index (generation %d)", generation)
+        lexical = LexicalIndex.build(
+            ((c.id, lexical_text(c)) for c in self.iter_chunks()), generation
+        )
+        try:
+            lexical.save(self.lexical_dir)
+        except OSError as exc:  # a read-only index folder: keep it in memory only
+            logger.warning("could not save the BM25 index to %s: %s", self.lexical_dir, exc)
+        self._lexical = lexical
+        return lexical
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.lexical().search(query, k)
 
     # ---- reading
     def count(self) -> int:
