@@ -223,3 +223,24 @@ def test_count_tokens_uses_the_minilm_tokenizer(splitter):
 def test_bad_sizes_are_rejected(size, overlap):
     with pytest.raises(ValueError):
         TokenSplitter("fake", size, overlap)
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(128, 24), (64, 16), (200, 0)])
+def test_same_chunks_as_langchains_recursive_splitter(size, overlap):
+    """The splitter is LangChain's RecursiveCharacterTextSplitter run on offsets: on text
+    without repeats the chunk texts must be exactly LangChain's."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from ingest.splitter import SEPARATORS
+
+    ours = TokenSplitter("fake", size, overlap)
+    theirs = RecursiveCharacterTextSplitter(
+        chunk_size=size, chunk_overlap=overlap, length_function=ours.count_tokens,
+        separators=SEPARATORS, keep_separator="end", strip_whitespace=True,
+    )
+    rng = random.Random(size)
+    words = SEED.read_text(encoding="utf-8").split()
+    for _ in range(5):
+        paras = [" ".join(rng.sample(words, rng.randint(5, 120))) for _ in range(12)]
+        text = "\n\n".join(paras)
+        assert [c.text for c in ours.split(text)] == theirs.split_text(text)

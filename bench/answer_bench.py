@@ -1,0 +1,124 @@
+"""Answer latency benchmark: ``Chatbot.answer()`` p50/p95 on the seeds and on a synthetic
+10k-chunk index, plus peak RSS. Prints figures; not a test.
+
+    .venv/bin/python bench/answer_bench.py [--chunks 10000] [--index-10k DIR] [--repeat 5]
+
+The 10k-chunk index is built once (about 6 minutes of embedding on 2 cores) and cached in
+``bench/out/index-10k`` for re-runs; pass ``--rebuild`` to build it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ingest import IngestSettings, ingest_paths, set_offline_env  # noqa: E402
+
+set_offline_env()
+
+SEED_QUESTIONS = [
+    "Who told federal prosecutors to pursue the death penalty in drug cases?",
+    "Why has use of the death penalty been declining?",
+    "How many circumstances allow the death penalty in federal drug cases?",
+    "Which groups reacted against the call for more executions?",
+    "What did Sessions say they cannot continue with?",
+    "Who announced a plan to execute opioid dealers?",
+    "Why do critics think death penalty cases tie up resources?",
+    "What is the capital of Australia?",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def time_answers(bot, questions: list[str], repeat: int) -> list[float]:
+    bot.answer(questions[0])  # warm-up: model, BM25 and caches loaded
+    times = []
+    for _ in range(repeat):
+        for q in questions:
+            t = time.perf_counter()
+            bot.answer(q)
+            times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def corpus_questions(index_dir: Path, n: int, seed: int = 7) -> list[str]:
+    """Questions made from random chunks: a few content words of a sentence, as a question."""
+    from ingest import open_index
+
+    index = open_index(IngestSettings(index_dir=index_dir))
+    rng = random.Random(seed)
+    chunks = list(index.iter_chunks())
+    index.close()
+    out = []
+    for chunk in rng.sample(chunks, min(n, len(chunks))):
+        words = [w.strip(".,;:“”\"'") for w in chunk.text.split() if len(w) > 3]
+        pick = words[: rng.randint(5, 9)] if words else ["policy"]
+        out.append(f"What does the report say about {' '.join(pick)}?")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--chunks", type=int, default=10000, help="size of the big index")
+    p.add_argument("--index-10k", type=Path, default=ROOT / "bench" / "out" / "index-10k")
+    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--repeat", type=int, default=5, help="passes over the seed questions")
+    p.add_argument("--questions", type=int, default=60, help="questions on the big index")
+    args = p.parse_args(argv)
+
+    from ingest_bench import build_synthetic_corpus
+
+    from chatbot import Chatbot, ChatSettings
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = IngestSettings(index_dir=Path(tmp) / "seeds", progress=False)
+        ingest_paths([ROOT / "seeds"], seeds)
+        bot = Chatbot(ChatSettings(index=seeds))
+        rows.append(("seeds", bot.index.count(), time_answers(bot, SEED_QUESTIONS, args.repeat)))
+
+    big = IngestSettings(index_dir=args.index_10k, progress=True)
+    corpus = args.index_10k.parent / "corpus-10k"
+    if args.rebuild or not (args.index_10k / "manifest.sqlite3").exists():
+        print(f"building a {args.chunks}-chunk corpus and index (cached in {args.index_10k})")
+        build_synthetic_corpus(corpus, args.chunks, big)
+        t = time.perf_counter()
+        report = ingest_paths([corpus], big)
+        print(f"  {report.summary()} in {time.perf_counter() - t:.0f} s")
+    bot = Chatbot(ChatSettings(index=big.replace(progress=False)))
+    questions = SEED_QUESTIONS + corpus_questions(args.index_10k, args.questions)
+    rows.append(
+        (f"synthetic {args.chunks // 1000}k", bot.index.count(), time_answers(bot, questions, 1))
+    )
+
+    print()
+    print(f"{'index':<16}{'chunks':>8}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  target")
+    for name, chunks, times in rows:
+        p95 = percentile(times, 0.95)
+        verdict = "PASS" if p95 <= 100 else "MISS"
+        print(
+            f"{name:<16}{chunks:>8}{len(times):>6}{statistics.median(times):>9.1f}"
+            f"{p95:>9.1f}{max(times):>9.1f}  p95<=100 ms {verdict}"
+        )
+    print(
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+        "(model + both indexes + chatbot, this process)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Parse ``[n]`` citations back out of an answer, drop the invalid ones, and check support."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chatbot.types import Citation, Passage
+
+CITE_RE = re.compile(r"\s?\[(\d+)\]")
+_MARKERS_ONLY_RE = re.compile(r"^[\s.,;:!?]*(\[\d+\][\s.,;:!?]*)+$")
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    citations: list[Citation]
+    unsupported: list[str]
+
+
+def claim_units(
+    text: str, split: Callable[[str], list[tuple[int, int]]]
+) -> list[tuple[str, list[int]]]:
+    """The answer's sentences with the citation numbers that back each one.
+
+    Sentences come from ``split`` (abbreviation-aware), line by line; markers standing after
+    a sentence's full stop ("... people. [1]") belong to that sentence, and a sentence with no
+    marker of its own takes those of the next sentence on its line ("A. B [1]." cites both).
+    """
+    units: list[tuple[str, list[int]]] = []
+    for line in text.split("\n"):
+        line = line.strip().lstrip(">").strip()
+        if not line:
+            continue
+        pieces: list[str] = []
+        for a, b in split(line):
+            piece = line[a:b]
+            if pieces and _MARKERS_ONLY_RE.match(piece):
+                pieces[-1] += " " + piece
+            else:
+                pieces.append(piece)
+        line_units = [(p, [int(n) for n in re.findall(r"\[(\d+)\]", p)]) for p in pieces]
+        inherited: list[int] = []
+        for i in range(len(line_units) - 1, -1, -1):
+            piece, cited = line_units[i]
+            if cited:
+                inherited = cited
+            else:
+                line_units[i] = (piece, inherited)
+        units.extend(line_units)
+    return units
+
+
+def best_quote(
+    sentence: str,
+    passage: Passage,
+    support: Callable[[str, str], float],
+    split: Callable[[str], list[tuple[int, int]]],
+) -> tuple[int, int, float]:
+    """The span of the passage sentence that best supports ``sentence``, with its score."""
+    best = (0, len(passage.text), support(sentence, passage.text))
+    spans = split(passage.text)
+    scored = [(a, b, support(sentence, passage.text[a:b])) for a, b in spans]
+    if scored:
+        a, b, s = max(scored, key=lambda t: t[2])
+        best = (a, b, max(s, best[2]))
+    return best
+
+
+def check_citations(
+    text: str,
+    passages: list[Passage],
+    *,
+    support: Callable[[str, str], float],
+    split: Callable[[str], list[tuple[int, int]]],
+    threshold: float,
+    quotes: dict[int, list[tuple[int, int]]] | None = None,
+) -> CheckedAnswer:
+    """Resolve every ``[n]``: remove citations to passages that do not exist, renumber the
+    rest in order of first use, score each answer sentence against what it cites.
+
+    ``quotes`` maps a passage number to the exact sentence spans the answerer quoted from it
+    (the extractive answerer knows them); otherwise the best-supporting sentence is found.
+    """
+    by_n = {p.n: p for p in passages}
+    renumber: dict[int, int] = {}
+
+    def fix(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        if n not in by_n:
+            return ""
+        renumber.setdefault(n, len(renumber) + 1)
+        return f" [{renumber[n]}]"
+
+    clean = CITE_RE.sub(fix, text).strip()
+    old_of = {new: old for old, new in renumber.items()}
+    citations: dict[int, Citation] = {}
+    unsupported: list[str] = []
+    for sentence, cited in claim_units(clean, split):
+        plain = CITE_RE.sub("", sentence).strip()
+        if not plain:
+            continue
+        if not cited:
+            if len(plain.split()) > 3:
+                unsupported.append(plain)
+            continue
+        scores = []
+        for new_n in dict.fromkeys(cited):
+            passage = by_n[old_of[new_n]]
+            spans = (quotes or {}).get(old_of[new_n])
+            if spans:
+                a, b, score = max(
+                    ((a, b, support(plain, passage.text[a:b])) for a, b in spans),
+                    key=lambda t: t[2],
+                )
+            else:
+                a, b, score = best_quote(plain, passage, support, split)
+            scores.append(score)
+            if new_n not in citations or score > citations[new_n].support:
+                citations[new_n] = Citation(
+                    n=new_n, source=passage.source, title=passage.title, date=passage.date,
+                    chunk_id=passage.chunk_id, quote=passage.text[a:b],
+                    start=passage.start + a, end=passage.start + b,
+                    support=round(score, 3), page=passage.page, passage=passage.text,
+                )
+        if max(scores) < threshold:
+            unsupported.append(plain)
+    for c in citations.values():
+        c.supported = c.support >= threshold
+    return CheckedAnswer(clean, [citations[n] for n in sorted(citations)], unsupported)

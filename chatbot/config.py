@@ -1,0 +1,141 @@
+"""The chatbot's settings: the index's settings plus retrieval and answering knobs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest import IngestSettings, SettingsError
+from ingest.config import PROJECT_ROOT, env_overrides
+
+
+def _field(default: Any, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Every knob of retrieval and answering; ``DOCQA_<FIELD>`` overrides each one."""
+
+    index: IngestSettings = field(
+        default_factory=IngestSettings, metadata={"description": "The index to read."}
+    )
+    k: int = _field(5, "Passages given to the answerer (and numbered [1]..[k]).")
+    fetch_k: int = _field(30, "Candidates taken from each retriever before fusion.")
+    per_doc_cap: int = _field(2, "At most this many passages per document before backfilling.")
+    rrf_k: int = _field(60, "Reciprocal rank fusion constant.")
+    dense_weight: float = _field(1.0, "Weight of the dense ranking in fusion.")
+    bm25_weight: float = _field(1.0, "Weight of the BM25 ranking in fusion.")
+    answerer: str = _field(
+        "extractive",
+        "'extractive' (offline default), 'provider:model' for a chat model "
+        "(e.g. 'openai:gpt-4o-mini', 'ollama:llama3.1'), or 'fake'.",
+    )
+    llm_base_url: str = _field("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
+    llm_api_key: str = _field("", "API key for the chat model, if it needs one.")
+    llm_timeout: float = _field(60.0, "Seconds before a chat-model request is abandoned.")
+    max_question_chars: int = _field(2000, "Longer questions are refused with a message.")
+    min_dense: float = _field(
+        0.20, "Decline when no passage has at least this cosine similarity (off-topic)."
+    )
+    min_support: float = _field(
+        0.35,
+        "Decline when the evidence is below this (0..1): the share of the question's words "
+        "(IDF-weighted, stemmed) the best sentence covers, blended with the best passage's "
+        "dense similarity by rerank_weight.",
+    )
+    type_check: bool = _field(True, "Decline when the sentence lacks the asked-for answer type.")
+    negation_check: bool = _field(
+        True, "Decline a negated question ('what is not ...') whose sentence states no negation."
+    )
+    contrast_check: bool = _field(
+        True,
+        "Decline when the question uses a contrasting word ('mild') where the sentence "
+        "uses another of its group ('severe').",
+    )
+    entity_check: bool = _field(
+        True, "Decline when a name or number in the question is absent from the best passage."
+    )
+    neighbour_weight: float = _field(
+        0.5, "How much a question word in the sentence before or after counts (0..1)."
+    )
+    context_weight: float = _field(
+        0.3, "How much a word from earlier turns counts, relative to a question word (0..1)."
+    )
+    rerank_weight: float = _field(
+        0.5,
+        "Weight of dense similarity beside the best sentence's question-word coverage, in "
+        "reranking passages and in the evidence min_support checks (0..1; 0 = coverage only).",
+    )
+    max_sentences: int = _field(3, "At most this many supporting sentences are quoted.")
+    support_threshold: float = _field(
+        0.35, "A cited sentence whose support score is below this is flagged unsupported."
+    )
+    # ---- the web app (``python -m chatbot``)
+    host: str = _field("127.0.0.1", "Address the web app binds to.")
+    port: int = _field(7860, "Port the web app listens on.")
+    login_user: str = _field("", "Web app login user name (empty: no login).")
+    login_password: str = _field("", "Web app login password (set with login_user).")
+    docs_dir: Path = _field(
+        PROJECT_ROOT / "documents", "Folder where documents uploaded in the web app are saved."
+    )
+    max_upload_mb: float = _field(20.0, "Largest file (MB) the web app accepts as an upload.")
+    eval_cases_file: Path = _field(
+        PROJECT_ROOT / "eval" / "sets" / "from_chat.jsonl",
+        "JSONL file that 'Save as eval case' in the web app appends to.",
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("k", "fetch_k", "per_doc_cap", "rrf_k", "max_question_chars"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.fetch_k < self.k:
+            raise SettingsError(f"fetch_k must be at least k={self.k}, got {self.fetch_k}")
+        if self.max_sentences < 1:
+            raise SettingsError(f"max_sentences must be at least 1, got {self.max_sentences}")
+        for name in ("min_support", "neighbour_weight", "context_weight", "rerank_weight"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise SettingsError(f"{name} must be between 0 and 1, got {value}")
+        if not -1.0 <= self.min_dense <= 1.0:
+            raise SettingsError(f"min_dense must be between -1 and 1, got {self.min_dense}")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
+        if not self.host.strip():
+            raise SettingsError(f"host must not be empty, got {self.host!r}")
+        if bool(self.login_user) != bool(self.login_password):
+            raise SettingsError(
+                "login_user and login_password must be set together, got "
+                f"user {self.login_user!r} and {'a' if self.login_password else 'no'} password"
+            )
+        if self.max_upload_mb <= 0:
+            raise SettingsError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
+        object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser())
+        object.__setattr__(self, "eval_cases_file", Path(self.eval_cases_file).expanduser())
+        if (
+            self.dense_weight < 0
+            or self.bm25_weight < 0
+            or not (self.dense_weight or self.bm25_weight)
+        ):
+            raise SettingsError(
+                "dense_weight and bm25_weight must be non-negative and not both 0, got "
+                f"{self.dense_weight} and {self.bm25_weight}"
+            )
+
+    def replace(self, **changes: Any) -> ChatSettings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        index: IngestSettings | None = None,
+        **overrides: Any,
+    ) -> ChatSettings:
+        """Defaults, then ``DOCQA_*`` variables, then explicit overrides (CLI flags)."""
+        merged = {k: v for k, v in env_overrides(cls, environ).items() if k != "index"}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(index=index or IngestSettings.from_env(environ)).replace(**merged)

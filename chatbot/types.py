@@ -1,0 +1,85 @@
+"""The values that flow through the chain and out of the public API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk with its provenance and retrieval scores. ``n`` is its [n] number."""
+
+    chunk_id: str
+    text: str
+    source: str
+    title: str
+    start: int
+    end: int
+    date: str | None = None
+    page: int | None = None
+    doc_id: str = ""
+    n: int = 0
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    bm25_score: float | None = None
+    bm25_rank: int | None = None
+    fused_score: float = 0.0
+
+    @classmethod
+    def from_chunk(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
+        return cls(
+            chunk_id=chunk_id,
+            text=text,
+            source=str(meta.get("source", "")),
+            title=str(meta.get("title", "")),
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", len(text))),
+            date=meta.get("date"),
+            page=meta.get("page"),
+            doc_id=str(meta.get("doc_id", "")),
+        )
+
+    def location(self) -> str:
+        where = f"{self.source}, chars {self.start}-{self.end}"
+        return f"{where}, page {self.page}" if self.page else where
+
+
+@dataclass
+class Citation:
+    """What ``[n]`` in an answer points to: the quoted sentence, its passage and place."""
+
+    n: int
+    source: str
+    title: str
+    date: str | None
+    chunk_id: str
+    quote: str
+    start: int  # character offsets of ``quote`` in the source document's text
+    end: int
+    supported: bool = True
+    support: float = 1.0
+    page: int | None = None
+    passage: str = ""
+
+
+@dataclass
+class Trace:
+    standalone_query: str = ""
+    passages: list[Passage] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    text: str
+    declined: bool
+    citations: list[Citation] = field(default_factory=list)
+    short_answer: str | None = None
+    unsupported_sentences: list[str] = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
+    backend: str = "extractive"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
