@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 export GRADIO_ANALYTICS_ENABLED ?= False
 
-.PHONY: install run ingest test lint bench clean
+.PHONY: install run ingest test lint bench clean browser
 
 install: $(STAMP)
 
@@ -32,7 +32,13 @@ run: ingest
 lint: install
 	$(PY) -m ruff check .
 
-test: lint
+# The browser test drives Debian's Chromium (Playwright's own browser download is not
+# available offline); install it when missing.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: lint browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

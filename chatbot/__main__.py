@@ -1,0 +1,177 @@
+"""``python -m chatbot [--host H] [--port P]``: the web app; ``ask QUESTION``, ``ask --batch
+FILE`` and ``chat`` (a terminal chat) answer without it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ingest import IngestSettings, set_offline_env
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
+    common.add_argument("--k", type=int, help="passages to answer from")
+    common.add_argument("--answerer", help="'extractive' (default) or 'provider:model'")
+    common.add_argument("--llm-base-url", help="OpenAI-compatible server URL")
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser = argparse.ArgumentParser(
+        prog="python -m chatbot",
+        parents=[common],
+        description="Ask questions about the ingested documents; answers cite their sources.",
+    )
+    parser.add_argument("--host", help="web app address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="web app port (default 7860)")
+    sub = parser.add_subparsers(dest="command")
+    ask = sub.add_parser("ask", parents=[common], help="answer one question (or a batch)")
+    ask.add_argument("question", nargs="?", help="the question")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument(
+        "--batch",
+        type=Path,
+        metavar="FILE.jsonl",
+        help='lines {"id", "question", "history"}; writes one JSON Answer a line',
+    )
+    sub.add_parser("chat", parents=[common], help="a chat in the terminal")
+    return parser
+
+
+def format_answer(answer) -> str:
+    lines = [answer.text]
+    if answer.citations and not answer.declined:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            where = f"{c.source}, chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            date = f", {c.date}" if c.date else ""
+            flag = "" if c.supported else "  (weak support)"
+            lines.append(f"[{c.n}] {c.title}{date} ({where}){flag}")
+            lines.append(f"    “{c.quote.strip()}”")
+    if answer.unsupported_sentences:
+        lines.append("")
+        lines.append("Not supported by the cited passages:")
+        lines.extend(f"  - {s}" for s in answer.unsupported_sentences)
+    return "\n".join(lines)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_offline_env()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from chatbot.chain import Chatbot, QuestionError
+    from chatbot.config import ChatSettings
+    from ingest import IngestError, SettingsError
+
+    try:
+        from chatbot.generative import LLMError
+    except ImportError:  # pragma: no cover
+        LLMError = RuntimeError  # noqa: N806
+
+    try:
+        settings = ChatSettings.from_env(
+            index=IngestSettings.from_env(index_dir=args.index_dir, progress=False),
+            k=args.k,
+            answerer=args.answerer,
+            llm_base_url=args.llm_base_url,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+        )
+        if args.command is None:
+            return _serve(settings, verbose=args.verbose)
+        bot = Chatbot(settings)
+        if args.command == "ask":
+            if args.batch:
+                return _batch(bot, args.batch)
+            if not args.question:
+                sys.stderr.write("error: give a QUESTION or --batch FILE\n")
+                return 2
+            answer = bot.answer(args.question)
+            _out(
+                json.dumps(answer.to_dict(), ensure_ascii=False)
+                if args.json
+                else format_answer(answer)
+            )
+            return 0
+        return _chat(bot)
+    except (IngestError, SettingsError, QuestionError, LLMError, OSError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+
+
+def _serve(settings, *, verbose: bool) -> int:
+    """The web app, until interrupted."""
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+    from chatbot.app import launch
+
+    launch(settings)
+    return 0
+
+
+def _batch(bot, path: Path) -> int:
+    from chatbot.chain import QuestionError
+
+    failures = 0
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                question = item["question"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                sys.stderr.write(f"error: {path}:{lineno}: not a question line ({exc})\n")
+                failures += 1
+                continue
+            try:
+                row = bot.answer(question, item.get("history")).to_dict()
+            except QuestionError as exc:
+                row = {"error": str(exc)}
+                failures += 1
+            row["id"] = item.get("id", lineno)
+            _out(json.dumps(row, ensure_ascii=False))
+    return 0 if not failures else 3
+
+
+def _chat(bot) -> int:
+    from chatbot.chain import QuestionError
+
+    history: list[dict] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        _out("Ask about your documents (Ctrl-D to quit).")
+    while True:
+        try:
+            question = input("> " if interactive else "")
+        except EOFError:
+            return 0
+        if not question.strip():
+            continue
+        try:
+            answer = bot.answer(question, history)
+        except QuestionError as exc:
+            _out(f"error: {exc}")
+            continue
+        _out(format_answer(answer) + "\n")
+        history += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

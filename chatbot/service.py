@@ -1,0 +1,334 @@
+"""What the web app shares between sessions: the loaded chatbots (one per answering backend,
+one embedding model), a reader/writer lock so a refresh never closes an index mid-answer,
+and the background reingest of the seeds and the documents folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from langchain_core.embeddings import Embeddings
+
+from chatbot.chain import Chatbot
+from chatbot.config import ChatSettings
+from chatbot.documents import DocumentsFolder
+from chatbot.types import Answer
+from ingest import DocRecord, IndexMissingError, IngestError, Plan, ingest_paths
+from ingest.config import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+logger = logging.getLogger(__name__)
+
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+EXTRACTIVE = "extractive"
+
+
+class NoIndexError(RuntimeError):
+    """There is no index to answer from yet; the message says how to build one."""
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer keeps new readers out."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._writing = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+@dataclass
+class ReingestStatus:
+    """Where the background reingest is; ``completed`` counts finished requests."""
+
+    running: bool = False
+    phase: str = ""
+    done: int = 0
+    total: int = 0
+    summary: str = ""
+    error: str = ""
+    completed: int = 0
+    finished_at: float = 0.0
+
+    def describe(self) -> str:
+        if self.running:
+            if self.total:
+                return f"{self.phase}: embedded {self.done}/{self.total} chunks"
+            return self.phase or "reingesting…"
+        if self.error:
+            return f"reingest failed: {self.error}"
+        return self.summary
+
+
+class _CountingEmbeddings(Embeddings):
+    """The shared embedding model, reporting how many chunks each batch embedded."""
+
+    def __init__(self, inner: Embeddings, on_batch: Callable[[int], None]) -> None:
+        self.inner = inner
+        self.on_batch = on_batch
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = self.inner.embed_documents(texts)
+        self.on_batch(len(texts))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+class ChatService:
+    """The chatbots and the index behind the web app, shared by every session."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        *,
+        seeds_dir: Path | None = SEEDS_DIR,
+        chat_model: BaseChatModel | None = None,
+    ) -> None:
+        self.settings = settings.replace(index=settings.index.replace(progress=False))
+        self.seeds_dir = Path(seeds_dir).resolve() if seeds_dir else None
+        self.docs = DocumentsFolder(settings.docs_dir, int(settings.max_upload_mb * 1024 * 1024))
+        self._chat_model = chat_model
+        self._lock = ReadWriteLock()
+        self._create_lock = threading.Lock()
+        self._bots: dict[str, Chatbot] = {}
+        self.missing = ""
+        self._job_cond = threading.Condition()
+        self._status = ReingestStatus()
+        self._requested = 0
+        self._worker_active = False
+        self._open()
+
+    # ---- the chatbots
+    @property
+    def backends(self) -> list[str]:
+        """The answering backends on offer: the configured one, and the offline extractive
+        one beside a chat model."""
+        primary = self.settings.answerer
+        return [primary] if primary == EXTRACTIVE else [primary, EXTRACTIVE]
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._bots)
+
+    def _open(self) -> None:
+        try:
+            bot = Chatbot(self.settings, chat_model=self._chat_model)
+        except IndexMissingError as exc:
+            self.missing = f"{exc}. Or add documents in the Documents tab: they are ingested there."
+            logger.warning("%s", self.missing)
+            return
+        self._bots = {self.settings.answerer: bot}
+        self.missing = ""
+
+    def _bot(self, backend: str | None) -> Chatbot:
+        backend = backend or self.settings.answerer
+        if backend not in self.backends:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {self.backends}")
+        if backend not in self._bots:
+            with self._create_lock:
+                if backend not in self._bots:
+                    primary = self._bots[self.settings.answerer]
+                    self._bots[backend] = Chatbot(
+                        self.settings.replace(answerer=backend), index=primary.index
+                    )
+        return self._bots[backend]
+
+    @contextmanager
+    def answering(self, backend: str | None = None) -> Iterator[Chatbot]:
+        """A chatbot to answer with; its index is not swapped until the block ends."""
+        with self._lock.reading():
+            if not self._bots:
+                raise NoIndexError(self.missing or "there is no index yet")
+            yield self._bot(backend)
+
+    def stream(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        k: int | None = None,
+        backend: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """``Chatbot.stream`` on the chosen backend, under the read lock."""
+        with self.answering(backend) as bot:
+            yield from bot.stream(question, history, k=k)
+
+    def refresh(self) -> None:
+        """Make a finished reingest visible: reopen every chatbot's index (or open the
+        first one), once no answer is using the old one."""
+        with self._lock.writing():
+            if not self._bots:
+                self._open()
+                return
+            primary = self._bots[self.settings.answerer]
+            primary.refresh()
+            for name, bot in list(self._bots.items()):
+                if bot is not primary:
+                    self._bots[name] = Chatbot(
+                        self.settings.replace(answerer=name), index=primary.index
+                    )
+
+    def warm(self) -> None:
+        """Load the embedding model and the BM25 index now, not on the first question."""
+        t = time.perf_counter()
+        try:
+            with self.answering() as bot:
+                bot.index.embeddings.embed_query("warm up")
+                bot.index.lexical()
+        except NoIndexError:
+            return
+        logger.info("model and index loaded in %.1f s", time.perf_counter() - t)
+
+    def documents(self) -> list[DocRecord]:
+        with self._lock.reading():
+            if not self._bots:
+                return []
+            return self._bots[self.settings.answerer].index.documents()
+
+    def removable(self) -> list[str]:
+        """Sources that can be removed in the app: those in the documents folder."""
+        folder = str(self.docs.folder)
+        return [r.source for r in self.documents() if r.root == folder]
+
+    def folder_names(self) -> dict[str, str]:
+        names = {str(self.docs.folder): f"documents ({self.docs.folder.name}/)"}
+        if self.seeds_dir:
+            names[str(self.seeds_dir)] = f"seeds ({self.seeds_dir.name}/)"
+        return names
+
+    # ---- the background reingest
+    def reingest_paths(self) -> list[Path]:
+        self.docs.ensure()
+        paths = [self.seeds_dir] if self.seeds_dir and self.seeds_dir.is_dir() else []
+        return [*paths, self.docs.folder]
+
+    def status(self) -> ReingestStatus:
+        with self._job_cond:
+            return dataclasses.replace(self._status)
+
+    def request_reingest(self) -> int:
+        """Start (or queue one more) reingest of the seeds and the documents folder in the
+        background; returns a ticket for ``wait``."""
+        with self._job_cond:
+            self._requested += 1
+            ticket = self._requested
+            if not self._worker_active:
+                self._worker_active = True
+                self._status.running = True
+                self._status.phase = "starting"
+                threading.Thread(
+                    target=self._reingest_loop, name="docqa-reingest", daemon=True
+                ).start()
+        return ticket
+
+    def wait(self, ticket: int, timeout: float | None = None) -> ReingestStatus:
+        """Block until request ``ticket`` has finished (or ``timeout`` seconds passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._job_cond:
+            while self._status.completed < ticket:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._job_cond.wait(left)
+            return dataclasses.replace(self._status)
+
+    def _update(self, **changes: object) -> None:
+        with self._job_cond:
+            for name, value in changes.items():
+                setattr(self._status, name, value)
+            self._job_cond.notify_all()
+
+    def _add_done(self, n: int) -> None:
+        with self._job_cond:
+            self._status.done += n
+            self._job_cond.notify_all()
+
+    def _reingest_loop(self) -> None:
+        while True:
+            with self._job_cond:
+                if self._status.completed >= self._requested:
+                    self._status.running = False
+                    self._worker_active = False
+                    self._job_cond.notify_all()
+                    return
+                target = self._requested
+                self._status.running = True
+            summary, error = self._reingest_once()
+            with self._job_cond:
+                self._status.summary, self._status.error = summary, error
+                self._status.completed, self._status.finished_at = target, time.time()
+                self._status.phase = ""
+                self._job_cond.notify_all()
+
+    def _reingest_once(self) -> tuple[str, str]:
+        paths = self.reingest_paths()
+        self._update(phase="planning", done=0, total=0, summary="", error="")
+        logger.info("reingesting %s", ", ".join(map(str, paths)))
+
+        def on_plan(plan: Plan) -> None:
+            total = sum(len(w.chunks) for w in plan.work)
+            self._update(phase=f"{plan.describe()}; embedding", total=total)
+
+        try:
+            embeddings = _CountingEmbeddings(self._embeddings(), self._add_done)
+            report = ingest_paths(
+                paths, self.settings.index, embeddings=embeddings, on_plan=on_plan
+            )
+            self._update(phase="reopening the index", total=0)
+            self.refresh()
+        except (IngestError, OSError, ValueError) as exc:
+            logger.warning("reingest failed: %s", exc)
+            return "", str(exc)
+        except Exception as exc:  # the worker must survive to serve the next request
+            logger.exception("reingest failed")
+            return "", f"{type(exc).__name__}: {exc}"
+        summary = report.summary()
+        if report.plan.failed:
+            summary += "; skipped: " + "; ".join(str(e) for e in report.plan.failed)
+        logger.info("%s", summary)
+        return summary, ""
+
+    def _embeddings(self) -> Embeddings:
+        with self._lock.reading():
+            if self._bots:
+                return self._bots[self.settings.answerer].index.embeddings
+        from ingest.embeddings import LazyEmbeddings
+
+        return LazyEmbeddings(self.settings.index.embedding_model)

@@ -1,0 +1,152 @@
+"""The chat page in a real browser: headless system Chromium driven by Playwright.
+
+Asks about the seed article, waits for the streamed answer and its citation in the sources
+panel, asks a follow-up, uploads a new document (with HTML and template syntax in it) and
+asks what only that document answers. The final page is saved to
+``test-artifacts/browser-chat.png``. Needs Debian's ``chromium`` (``make test`` installs it):
+without it this test fails rather than skips.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatbot.app import launch
+from chatbot.config import ChatSettings
+from ingest import IngestSettings, ingest_paths
+from tests.conftest import ROOT, write
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+SEEDS = ROOT / "seeds"
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOT = ARTIFACTS / "browser-chat.png"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we run as root in CI containers
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+]
+NEW_DOC = (
+    "The Zorblat Festival of Quimper\n\n"
+    "The Zorblat festival is held every year in June in the Breton town of Quimper. "
+    "It was founded in 1987 by the baker Annick Le Goff. Visitors taste "
+    "<script>window.__pwned = 1</script> buckwheat pancakes, ${alert(1)} and "
+    "<b>{{cider}}</b>.\n"
+)
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail(
+            "no system Chromium: run `apt-get install -y chromium` (make test installs it); "
+            "Playwright's own browser download is not used"
+        )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[tuple[str, ChatSettings]]:
+    base = tmp_path_factory.mktemp("app-browser")
+    index = IngestSettings(index_dir=base / "index", progress=False)
+    assert ingest_paths([SEEDS], index).exit_code == 0
+    settings = ChatSettings(
+        index=index,
+        port=free_port(),
+        docs_dir=base / "documents",
+        eval_cases_file=base / "cases.jsonl",
+    )
+    demo, _, local_url = launch(settings, seeds_dir=SEEDS, block=False, quiet=True)
+    try:
+        yield local_url, settings
+    finally:
+        demo.close()
+
+
+def test_chat_page_in_a_real_browser(served: tuple[str, ChatSettings], tmp_path: Path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, settings = served
+    executable = chromium()
+    new_doc = write(tmp_path / "upload" / "zorblat festival.txt", NEW_DOC)
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url) else None)
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(url)
+            question = page.locator("#docqa-question textarea")
+            bot = page.locator('#docqa-chat [data-testid="bot"]')
+            sources = page.locator("#docqa-sources")
+
+            def ask(text: str, answers: int) -> None:
+                question.fill(text)
+                question.press("Enter")
+                expect(bot).to_have_count(answers)
+                expect(sources.locator(".docqa-source").first).to_be_visible()
+
+            ask("Who told federal prosecutors to seek the death penalty in drug cases?", 1)
+            expect(bot.last).to_contain_text("Jeff Sessions")
+            expect(bot.last).to_contain_text("[1]")
+            expect(sources).to_contain_text("[1]")
+            expect(sources).to_contain_text("000_762628c52ecf43e6.txt")
+            expect(sources).to_contain_text("2018-03-22")
+            expect(sources.locator("mark.docqa-quote").first).to_contain_text("Jeff Sessions")
+
+            ask("What did he say about business as usual?", 2)
+            expect(bot.last).to_contain_text("business as usual")
+
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#docqa-upload input[type=file]").set_input_files(str(new_doc))
+            expect(page.locator("#docqa-ingest-status textarea")).to_have_value(
+                re.compile(r"done: added 1, updated 0, deleted 0, unchanged 1")
+            )
+            expect(page.locator("#docqa-documents")).to_contain_text("zorblat festival.txt")
+
+            page.get_by_role("tab", name="Chat").click()
+            ask("When is the Zorblat festival held?", 3)
+            expect(bot.last).to_contain_text("June")
+            expect(sources).to_contain_text("zorblat festival.txt")
+            expect(sources.locator("mark.docqa-quote").first).to_contain_text("held every year")
+            # Document HTML and template syntax show as text; none of it runs.
+            expect(sources).to_contain_text("<script>window.__pwned = 1</script>")
+            expect(sources).to_contain_text("${alert(1)}")
+            expect(sources).to_contain_text("<b>{{cider}}</b>")
+            assert page.evaluate("window.__pwned") is None
+
+            page.locator("#docqa-verdict").get_by_text("Right").click()
+            page.locator("#docqa-save").click()
+            expect(page.locator("#docqa-saved textarea")).to_have_value(re.compile("^Saved chat-"))
+            case = json.loads(settings.eval_cases_file.read_text().splitlines()[-1])
+            assert case["question"] == "When is the Zorblat festival held?"
+            assert case["answers"] == ["June"] and case["evidence_doc_ids"] == ["zorblat festival"]
+            assert [t["role"] for t in case["history"]] == ["user", "assistant"] * 2
+            assert not outside, f"the page reached outside the app: {outside}"
+        finally:
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            browser.close()
+    assert SCREENSHOT.stat().st_size > 10_000
