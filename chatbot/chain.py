@@ -62,6 +62,10 @@ class Chatbot:
         from ingest import open_index
 
         self.settings = settings
+        if settings.torch_threads > 0 and not settings.index.embedding_model.startswith("fake"):
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         self.index = index or open_index(settings.index)
         self.retriever = HybridRetriever(self.index, settings)
         self.backend = settings.answerer

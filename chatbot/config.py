@@ -37,6 +37,12 @@ class ChatSettings:
     llm_base_url: str = _field("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
     llm_api_key: str = _field("", "API key for the chat model, if it needs one.")
     llm_timeout: float = _field(60.0, "Seconds before a chat-model request is abandoned.")
+    torch_threads: int = _field(
+        1,
+        "Torch CPU threads in the chat process (0: torch's default). One thread keeps a "
+        "single query's embedding at ~8 ms even when the cores are busy; with two, a busy "
+        "core stalls it for up to ~0.5 s.",
+    )
     max_question_chars: int = _field(2000, "Longer questions are refused with a message.")
     min_dense: float = _field(
         0.20, "Decline when no passage has at least this cosine similarity (off-topic)."
@@ -92,6 +98,8 @@ class ChatSettings:
         for name in ("k", "fetch_k", "per_doc_cap", "rrf_k", "max_question_chars"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.torch_threads < 0:
+            raise SettingsError(f"torch_threads must be 0 or more, got {self.torch_threads}")
         if self.fetch_k < self.k:
             raise SettingsError(f"fetch_k must be at least k={self.k}, got {self.fetch_k}")
         if self.max_sentences < 1:
