@@ -1,0 +1,156 @@
+"""``python -m eval --docs DIR --set FILE [--k 10] [--out DIR] [--baseline FILE]
+[--answerer NAME]``: score the chatbot on an eval set; optionally gate on a baseline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from ingest import IngestSettings, set_offline_env
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_REGRESSION = 4
+
+logger = logging.getLogger("eval")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1 with one line, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see python -m eval --help)\n")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m eval",
+        description="Ingest DOCS into a throwaway index, ask every question of SET through "
+        "the chatbot, and score retrieval, answers, citations, refusals and latency. Writes "
+        "report.json, report.md and report.html to --out and prints the summary.",
+        epilog=f"Exit codes: {EXIT_OK} done (and the gate passed); {EXIT_BAD_INPUT} bad input "
+        f"(a flag, the set, the docs, the baseline), named on stderr; {EXIT_REGRESSION} the "
+        "gate failed: a primary metric dropped more than the tolerance below --baseline (each "
+        "named on stderr). Settings: DOCQA_EVAL_<NAME> (eval), DOCQA_<NAME> (chatbot, index).",
+    )
+    parser.add_argument("--docs", type=Path, required=True, help="folder of documents")
+    parser.add_argument(
+        "--set",
+        type=Path,
+        required=True,
+        dest="set_path",
+        metavar="FILE",
+        help="eval set (.jsonl, one question a line)",
+    )
+    parser.add_argument("--k", type=int, help="passages retrieved per question (default 10)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for report.json/.md/.html (default: CACHE_DIR/reports/<set name>)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="an earlier report.json: exit 4 if a primary metric drops",
+    )
+    parser.add_argument(
+        "--tolerance", type=float, help="allowed drop of a primary metric (absolute; default 0.02)"
+    )
+    parser.add_argument("--answerer", help="'extractive' (default), 'provider:model' or 'fake'")
+    parser.add_argument("--cache-dir", type=Path, help="where eval indexes live (.index/eval)")
+    parser.add_argument(
+        "--no-html", action="store_true", help="write report.json and report.md only"
+    )
+    parser.add_argument("--fresh", action="store_true", help="rebuild the eval index")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return parser
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_offline_env()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (1), already written
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from chatbot import ChatSettings
+    from eval.config import EvalSettings
+    from eval.dataset import DatasetError
+    from eval.gate import BaselineError, compare, load_baseline, mismatch
+    from eval.harness import evaluate
+    from eval.report import terminal_table, write_reports
+    from eval.runner import EvalError
+    from ingest import IngestError, SettingsError
+
+    try:
+        from chatbot.generative import LLMError
+    except ImportError:  # pragma: no cover
+        LLMError = RuntimeError  # noqa: N806
+
+    try:
+        settings = EvalSettings.from_env(
+            k=args.k,
+            tolerance=args.tolerance,
+            cache_dir=args.cache_dir,
+            progress=False if args.quiet else None,
+        )
+        chat = ChatSettings.from_env(
+            index=IngestSettings.from_env(progress=False if args.quiet else None),
+            answerer=args.answerer,
+        )
+        baseline_report = load_baseline(args.baseline) if args.baseline else None
+        baseline = baseline_report["metrics"] if baseline_report else None
+        report = evaluate(args.docs, args.set_path, settings, chat, fresh=args.fresh)
+        out_dir = args.out or settings.cache_dir / "reports" / args.set_path.stem
+        paths = write_reports(
+            report, out_dir, baseline, settings.max_failures, html=not args.no_html
+        )
+    except (
+        DatasetError,
+        EvalError,
+        BaselineError,
+        SettingsError,
+        IngestError,
+        LLMError,
+        OSError,
+    ) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    _out(terminal_table(report, baseline))
+    _out(f"reports: {', '.join(str(p) for p in paths)}\n")
+    if baseline_report is None:
+        return EXIT_OK
+    differs = mismatch(report, baseline_report)
+    if differs:
+        logger.warning("the baseline was made differently: %s", differs)
+    regressions = compare(report["metrics"], baseline, settings.tolerance)
+    if regressions:
+        for r in regressions:
+            sys.stderr.write(f"regression: {r.describe()}\n")
+        names = ", ".join(r.metric for r in regressions)
+        sys.stderr.write(f"gate failed against {args.baseline}: {names}\n")
+        return EXIT_REGRESSION
+    _out(f"gate passed against {args.baseline} (tolerance {settings.tolerance:g})\n")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""One eval run, start to end: load the set, build the index, ask, score, assemble."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chatbot import Chatbot, ChatSettings
+from eval.config import EvalSettings
+from eval.dataset import load_set
+from eval.runner import floor_rerun, prepare_index, run_cases, unknown_evidence_docs
+from eval.scoring import ScoreOptions, score_outcome, summarize, threshold_curve
+
+logger = logging.getLogger(__name__)
+
+# Chat settings copied into the report (the API key never is).
+_REPORTED = (
+    "k",
+    "fetch_k",
+    "per_doc_cap",
+    "rrf_k",
+    "dense_weight",
+    "bm25_weight",
+    "answerer",
+    "min_dense",
+    "min_support",
+    "type_check",
+    "negation_check",
+    "contrast_check",
+    "entity_check",
+    "neighbour_weight",
+    "context_weight",
+    "rerank_weight",
+    "max_sentences",
+    "support_threshold",
+)
+
+
+def evaluate(
+    docs: Path,
+    set_path: Path,
+    settings: EvalSettings,
+    chat: ChatSettings,
+    *,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """Run every question of ``set_path`` against ``docs`` and return the report: ``meta``,
+    ``metrics``, ``curve`` (refusal threshold) and ``rows`` (one per question).
+
+    ``chat`` gives every chatbot knob but the index folder, which is the eval cache's.
+    Raises ``DatasetError`` for a bad set and ``EvalError`` for unusable docs.
+    """
+    cases = load_set(set_path)
+    index, info = prepare_index(docs, chat.index, settings, fresh=fresh)
+    for qid, missing in unknown_evidence_docs(cases, info.doc_stems).items():
+        logger.warning("%s: evidence_doc_ids %s name no document in %s", qid, missing, docs)
+    chat = chat.replace(index=index, k=settings.k, fetch_k=max(chat.fetch_k, settings.k))
+    bot = Chatbot(chat)
+    try:
+        outcomes = run_cases(bot, cases, settings)
+        floor_rerun(bot, outcomes, chat)
+    finally:
+        bot.index.close()
+    opts = ScoreOptions(k=settings.k, min_overlap=settings.evidence_overlap)
+    rows = [score_outcome(o, opts) for o in outcomes]
+    index_meta = info.to_dict()
+    index_meta.pop("index_dir")  # machine-specific; the terminal names it
+    return {
+        "version": 1,
+        "meta": {
+            "set": str(set_path),
+            "docs": str(docs),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "answerer": chat.answerer,
+            "k": settings.k,
+            "min_dense": chat.min_dense,
+            "embedding_model": index.embedding_model,
+            "chunk_size": index.chunk_size,
+            "chunk_overlap": index.chunk_overlap,
+            "evidence_overlap": settings.evidence_overlap,
+            "chat_settings": {name: getattr(chat, name) for name in _REPORTED},
+            "index": index_meta,
+        },
+        "metrics": summarize(rows, settings.k),
+        "curve": threshold_curve(rows, chat.min_dense, settings.curve_points),
+        "rows": rows,
+    }

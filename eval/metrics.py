@@ -1,0 +1,248 @@
+"""Pure metric functions: answer matching (SQuAD's normalisation), retrieval, citations,
+refusals and percentiles. No I/O, no models; every function works on plain values.
+
+A score that cannot be computed (no gold to compare with, nothing to average) is ``None``,
+reported as "n/a", never 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_SPACE = re.compile(r"\s+")
+_CITE = re.compile(r"\[\d+\]")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, drop punctuation (every Unicode punctuation
+    mark, so curly quotes too), drop the articles a/an/the, collapse whitespace."""
+    text = text.lower()
+    text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def answer_text(text: str) -> str:
+    """An answer as prose: the ``[n]`` markers and the ``> `` quote markers removed."""
+    text = _CITE.sub(" ", text)
+    lines = [ln[1:] if ln.lstrip().startswith(">") else ln for ln in text.splitlines()]
+    return " ".join(" ".join(lines).split())
+
+
+# A candidate sentence end: stops, closing quotes or brackets, then any [n] markers.
+_STOP = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d+\])*")
+
+
+def _is_abbreviation(line: str, stop: int) -> bool:
+    """A full stop ending a one-letter abbreviation ("U.S.", "J.")."""
+    return (
+        line[stop] == "."
+        and stop >= 1
+        and line[stop - 1].isupper()
+        and (stop == 1 or line[stop - 2] in ' .(“"')
+    )
+
+
+def answer_sentences(text: str) -> list[str]:
+    """An answer's sentences, line by line, ``> `` quote markers removed. A sentence ends
+    at . ! or ? (with its closing quotes and any ``[n]`` markers after it: "... people.
+    [1]") before a space, but not at a one-letter abbreviation ("U.S. law")."""
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.strip().lstrip(">").strip()
+        begin = 0
+        for match in _STOP.finditer(line):
+            end = match.end()
+            if end < len(line) and not line[end].isspace():
+                continue
+            if _is_abbreviation(line, match.start()) and not _CITE.search(match.group()):
+                continue
+            out.append(line[begin:end].strip())
+            begin = end
+        if line[begin:].strip():
+            out.append(line[begin:].strip())
+    return [s for s in out if s]
+
+
+def is_cited(sentence: str) -> bool:
+    return bool(_CITE.search(sentence))
+
+
+def without_markers(sentence: str) -> str:
+    return " ".join(_CITE.sub(" ", sentence).split())
+
+
+def contains_gold(prediction: str, answers: Sequence[str]) -> float | None:
+    """1.0 when the normalised prediction contains a normalised gold answer as a run of
+    whole words, else 0.0; ``None`` without gold answers."""
+    golds = [g for g in (normalize_answer(a) for a in answers) if g]
+    if not golds:
+        return None
+    pred = f" {normalize_answer(prediction)} "
+    return 1.0 if any(f" {g} " in pred for g in golds) else 0.0
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float | None:
+    """SQuAD's token F1, the best over the gold answers; ``None`` without gold answers.
+    An empty prediction scores 0 (against a non-empty gold)."""
+    if not answers:
+        return None
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for gold_text in answers:
+        gold = normalize_answer(gold_text).split()
+        if not gold or not pred:
+            best = max(best, float(gold == pred))
+            continue
+        common = Counter(pred) & Counter(gold)
+        same = sum(common.values())
+        if same == 0:
+            continue
+        precision, recall = same / len(pred), same / len(gold)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def squash(text: str) -> str:
+    """Whitespace collapsed and case folded: how passages and quotes are compared."""
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+def holds_quote(passage: str, quote: str, min_overlap: float = 0.6) -> bool:
+    """Whether ``passage`` holds the evidence ``quote``, both compared after ``squash``:
+    the passage contains the whole quote, or the longest piece of text they share is at
+    least ``min_overlap`` of the quote (a quote cut by a chunk boundary counts for the chunk
+    holding most of it) or of the passage (a passage lying inside a long quote)."""
+    p, q = squash(passage), squash(quote)
+    if not p or not q:
+        return False
+    if q in p:
+        return True
+    match = SequenceMatcher(None, q, p, autojunk=False).find_longest_match(0, len(q), 0, len(p))
+    return match.size >= min_overlap * min(len(q), len(p))
+
+
+def doc_stem(doc_id: str) -> str:
+    """The file stem of a document id or source path ("sub/sq0001.txt" -> "sq0001")."""
+    name = doc_id.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def is_relevant(
+    passage: str,
+    doc_ids: Iterable[str],
+    evidence: Sequence[str],
+    evidence_doc_ids: Sequence[str],
+    min_overlap: float = 0.6,
+) -> bool | None:
+    """Whether a passage is gold support: it holds an evidence quote when the question has
+    quotes (the stricter test), else it comes from an evidence document. ``doc_ids`` are the
+    passage's document id and source; ``None`` when the question has no evidence at all."""
+    if evidence:
+        return any(holds_quote(passage, q, min_overlap) for q in evidence)
+    if evidence_doc_ids:
+        wanted = {doc_stem(d) for d in evidence_doc_ids}
+        return any(doc_stem(d) in wanted for d in doc_ids if d)
+    return None
+
+
+def hits_at_k(relevant: Sequence[bool], k: int) -> float:
+    """1.0 when one of the first ``k`` ranked passages is relevant, else 0.0."""
+    return 1.0 if any(relevant[:k]) else 0.0
+
+
+def reciprocal_rank(relevant: Sequence[bool], k: int = 10) -> float:
+    """1/rank of the first relevant passage among the first ``k``; 0.0 when none is."""
+    for rank, hit in enumerate(relevant[:k], start=1):
+        if hit:
+            return 1.0 / rank
+    return 0.0
+
+
+def evidence_recall(found: Sequence[set[str]], wanted: Iterable[str], k: int) -> float | None:
+    """The share of ``wanted`` evidence units (documents, or quotes) that the first ``k``
+    passages cover; ``found[i]`` is the set of units passage ``i`` covers. ``None`` when
+    nothing is wanted."""
+    want = set(wanted)
+    if not want:
+        return None
+    got = set().union(*found[:k]) if found[:k] else set()
+    return len(want & got) / len(want)
+
+
+def citation_precision(cited_relevant: Sequence[bool]) -> float | None:
+    """The share of cited passages that are gold support; ``None`` with no citations."""
+    if not cited_relevant:
+        return None
+    return sum(cited_relevant) / len(cited_relevant)
+
+
+def supported_share(n_sentences: int, n_unsupported: int) -> float | None:
+    """The share of an answer's sentences the citation check marked supported."""
+    if n_sentences <= 0:
+        return None
+    return max(0, n_sentences - n_unsupported) / n_sentences
+
+
+@dataclass(frozen=True)
+class RefusalStats:
+    answerable: int
+    unanswerable: int
+    declined: int
+    declined_unanswerable: int  # right refusals
+    answered_answerable: int
+
+    @property
+    def recall(self) -> float | None:
+        """Declined when unanswerable: right refusals / unanswerable questions."""
+        return _ratio(self.declined_unanswerable, self.unanswerable)
+
+    @property
+    def answered_when_answerable(self) -> float | None:
+        return _ratio(self.answered_answerable, self.answerable)
+
+    @property
+    def precision(self) -> float | None:
+        """Of the declines, the share that were right (the question was unanswerable)."""
+        return _ratio(self.declined_unanswerable, self.declined)
+
+
+def refusal_stats(outcomes: Iterable[tuple[bool, bool]]) -> RefusalStats:
+    """From ``(answerable, declined)`` pairs, one per question."""
+    pairs = list(outcomes)
+    return RefusalStats(
+        answerable=sum(1 for a, _ in pairs if a),
+        unanswerable=sum(1 for a, _ in pairs if not a),
+        declined=sum(1 for _, d in pairs if d),
+        declined_unanswerable=sum(1 for a, d in pairs if not a and d),
+        answered_answerable=sum(1 for a, d in pairs if a and not d),
+    )
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are not ``None``; ``None`` when there are none."""
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0..100), linearly interpolated; ``None`` for no values."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, got {q}")
+    ordered = sorted(v for v in values if not math.isnan(v))
+    if not ordered:
+        return None
+    pos = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None

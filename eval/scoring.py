@@ -1,0 +1,318 @@
+"""Score the chatbot's answers: one row per question, the summary metrics over the rows,
+and the refusal-threshold curve.
+
+Rules (the README repeats them):
+
+* Retrieval is scored on answerable questions with evidence, over the passages in the
+  retriever's order (fused score), before the extractive answerer reorders them. A passage
+  is relevant when it holds an evidence quote (see ``metrics.holds_quote``) or, for a
+  question with evidence documents but no quote, when it comes from one of them.
+* Evidence recall@k: the share of the question's evidence documents (or, without document
+  ids, of its quotes) that the k passages cover.
+* Answers are scored on answerable questions; a declined answer scores 0. "Contains" looks
+  for a gold answer in the whole answer (citation markers removed); token F1 compares the
+  short answer when the chatbot gives one, else the whole answer.
+* Citation precision: on answered, answerable questions with evidence, the share of cited
+  passages that are relevant. Supported share: on answered questions, the share of answer
+  sentences (cited, or uncited and longer than three words) that the chatbot's citation
+  check did not list in ``Answer.unsupported_sentences``.
+* Refusals: recall = declined / unanswerable; answered-when-answerable; precision = right
+  declines / declines. A question the chatbot refused to take counts as declined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chatbot import Answer, Passage
+from eval import metrics as m
+from eval.dataset import EvalCase
+from eval.runner import Outcome, best_dense
+
+HITS_AT = (1, 3, 5, 10)
+
+# Outcome labels, worst first (a row gets the first that applies).
+ERROR = "error"
+ANSWERED_UNANSWERABLE = "answered unanswerable"
+DECLINED_ANSWERABLE = "declined answerable"
+WRONG_ANSWER = "wrong answer"
+# The quoted sentences hold a gold answer, but the short answer shares no word with any.
+WRONG_SHORT_ANSWER = "wrong short answer"
+RETRIEVAL_MISS = "retrieval miss"
+BAD_CITATION = "bad citation"
+OK = "ok"
+FAILURES = (
+    ERROR,
+    ANSWERED_UNANSWERABLE,
+    DECLINED_ANSWERABLE,
+    WRONG_ANSWER,
+    WRONG_SHORT_ANSWER,
+    RETRIEVAL_MISS,
+    BAD_CITATION,
+)
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    k: int
+    min_overlap: float
+
+
+def retriever_order(passages: list[Passage]) -> list[Passage]:
+    """The passages as the retriever ranked them (fused score, ties by chunk id)."""
+    return sorted(passages, key=lambda p: (-p.fused_score, p.chunk_id))
+
+
+def _relevant(text: str, doc_ids: list[str], case: EvalCase, opts: ScoreOptions) -> bool | None:
+    return m.is_relevant(text, doc_ids, case.evidence, case.evidence_doc_ids, opts.min_overlap)
+
+
+def _units(p: Passage, case: EvalCase, opts: ScoreOptions) -> set[str]:
+    """The evidence units a passage covers: its document's stem when the question names
+    evidence documents, else the quotes it holds."""
+    if case.evidence_doc_ids:
+        wanted = {m.doc_stem(d) for d in case.evidence_doc_ids}
+        return {m.doc_stem(d) for d in (p.doc_id, p.source) if d and m.doc_stem(d) in wanted}
+    return {q for q in case.evidence if m.holds_quote(p.text, q, opts.min_overlap)}
+
+
+def _evidence_units(case: EvalCase) -> set[str]:
+    if case.evidence_doc_ids:
+        return {m.doc_stem(d) for d in case.evidence_doc_ids}
+    return set(case.evidence)
+
+
+def claims(text: str) -> list[str]:
+    """The answer sentences a citation check judges: cited ones, and uncited ones of more
+    than three words (headings and stray words are not claims)."""
+    out = []
+    for sentence in m.answer_sentences(text):
+        plain = m.without_markers(sentence)
+        if plain and (m.is_cited(sentence) or len(plain.split()) > 3):
+            out.append(plain)
+    return out
+
+
+def supported_share(text: str, unsupported: list[str]) -> float | None:
+    """The share of the answer's claims that the chatbot's citation check did not list as
+    unsupported. A claim is unsupported when it and a listed sentence overlap (one holds
+    the other, compared after ``squash``), so the harness's sentence split need not be
+    the chatbot's exactly."""
+    found = claims(text)
+    bad = [m.squash(m.without_markers(u).lstrip("> ")) for u in unsupported]
+    bad = [b for b in bad if b]
+    n_bad = sum(1 for c in found if any(b in m.squash(c) or m.squash(c) in b for b in bad))
+    return m.supported_share(len(found), n_bad)
+
+
+def prediction(answer: Answer | None) -> str:
+    """What token F1 compares: the short answer, else the answer's prose; "" if declined."""
+    if answer is None or answer.declined:
+        return ""
+    return answer.short_answer or m.answer_text(answer.text)
+
+
+def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
+    """One question's row: what was asked, what came back, the gold, and every score."""
+    case, answer = o.case, o.answer
+    declined = answer is None or answer.declined
+    passages = retriever_order(answer.trace.passages) if answer else []
+    scores: dict[str, Any] = {f"hits@{j}": None for j in HITS_AT}
+    scores.update(
+        {
+            "mrr@10": None,
+            "evidence_recall": None,
+            "answer_contains": None,
+            "answer_f1": None,
+            "citation_precision": None,
+            "citation_supported": None,
+        }
+    )
+    relevant: list[bool | None] = [
+        _relevant(p.text, [p.doc_id, p.source], case, opts) for p in passages
+    ]
+    if case.answerable and case.has_evidence and answer is not None:
+        flags = [bool(r) for r in relevant]
+        for j in HITS_AT:
+            scores[f"hits@{j}"] = m.hits_at_k(flags, j) if j <= opts.k else None
+        scores["mrr@10"] = m.reciprocal_rank(flags, 10)
+        units = [_units(p, case, opts) for p in passages]
+        scores["evidence_recall"] = m.evidence_recall(units, _evidence_units(case), opts.k)
+    if case.answerable:
+        text = "" if declined or answer is None else m.answer_text(answer.text)
+        scores["answer_contains"] = m.contains_gold(text, case.answers)
+        scores["answer_f1"] = m.token_f1(prediction(answer), case.answers)
+    cited: list[dict[str, Any]] = []
+    if answer is not None and not declined:
+        for c in answer.citations:
+            rel = _relevant(c.passage, [c.source], case, opts) if case.answerable else None
+            cited.append(
+                {
+                    "n": c.n,
+                    "source": c.source,
+                    "chunk_id": c.chunk_id,
+                    "start": c.start,
+                    "end": c.end,
+                    "quote": c.quote,
+                    "supported": c.supported,
+                    "support": c.support,
+                    "relevant": rel,
+                }
+            )
+        if case.answerable and case.has_evidence:
+            scores["citation_precision"] = m.citation_precision(
+                [bool(c["relevant"]) for c in cited]
+            )
+        scores["citation_supported"] = supported_share(answer.text, answer.unsupported_sentences)
+    best = best_dense(answer) if answer else None
+    row: dict[str, Any] = {
+        "id": case.id,
+        "line": case.line,
+        "type": case.type,
+        "question": case.question,
+        "history": [dict(t) for t in case.history],
+        "gold": {
+            "answerable": case.answerable,
+            "answers": list(case.answers),
+            "evidence": list(case.evidence),
+            "evidence_doc_ids": list(case.evidence_doc_ids),
+        },
+        "answer": {
+            "text": answer.text if answer else "",
+            "declined": declined,
+            "short_answer": answer.short_answer if answer else None,
+            "prediction": prediction(answer),
+            "standalone_query": answer.trace.standalone_query if answer else "",
+            "unsupported_sentences": list(answer.unsupported_sentences) if answer else [],
+        },
+        "citations": cited,
+        "retrieved": [
+            {
+                "rank": i,
+                "n": p.n,
+                "source": p.source,
+                "chunk_id": p.chunk_id,
+                "start": p.start,
+                "end": p.end,
+                "dense_score": _round(p.dense_score),
+                "bm25_score": _round(p.bm25_score),
+                "fused_score": _round(p.fused_score),
+                "relevant": rel,
+                "text": p.text,
+            }
+            for i, (p, rel) in enumerate(zip(passages, relevant, strict=True), start=1)
+        ],
+        "scores": scores,
+        "declined": declined,
+        "best_dense": _round(best),
+        "latency_ms": round(o.latency_ms, 2),
+        "error": o.error,
+        "threshold": _threshold_point(o),
+    }
+    row["outcome"] = outcome_label(row)
+    return row
+
+
+def _threshold_point(o: Outcome) -> dict[str, Any]:
+    """Whether the question is answered (and answered right) with the floor off."""
+    answer = o.unfloored or o.answer
+    if answer is None:
+        return {"answered": False, "correct": False}
+    answered = not answer.declined
+    correct = bool(
+        answered
+        and o.case.answerable
+        and m.contains_gold(m.answer_text(answer.text), o.case.answers)
+    )
+    return {"answered": answered, "correct": correct}
+
+
+def outcome_label(row: dict[str, Any]) -> str:
+    """The worst thing that went wrong with a row, or ``OK``."""
+    s, gold = row["scores"], row["gold"]
+    if row["error"]:
+        return ERROR
+    if not gold["answerable"]:
+        return OK if row["declined"] else ANSWERED_UNANSWERABLE
+    if row["declined"]:
+        return DECLINED_ANSWERABLE
+    if s["answer_contains"] == 0.0:
+        return WRONG_ANSWER
+    short = row["answer"]["short_answer"]
+    if short and not m.token_f1(short, gold["answers"]):
+        return WRONG_SHORT_ANSWER
+    if s["hits@5"] == 0.0 or (s["hits@5"] is None and s["hits@1"] == 0.0):
+        return RETRIEVAL_MISS
+    if s["citation_precision"] is not None and s["citation_precision"] < 1.0:
+        return BAD_CITATION
+    return OK
+
+
+def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | None]:
+    """The report's metrics over all rows (``None`` where nothing could be scored)."""
+
+    def col(name: str) -> list[float | None]:
+        return [r["scores"][name] for r in rows]
+
+    out: dict[str, float | int | None] = {}
+    for j in HITS_AT:
+        out[f"hits@{j}"] = m.mean(col(f"hits@{j}"))
+    out["mrr@10"] = m.mean(col("mrr@10"))
+    out["evidence_recall"] = m.mean(col("evidence_recall"))
+    out["answer_contains"] = m.mean(col("answer_contains"))
+    out["answer_f1"] = m.mean(col("answer_f1"))
+    out["answer_contains_when_answered"] = m.mean(
+        r["scores"]["answer_contains"] for r in rows if not r["declined"]
+    )
+    out["citation_precision"] = m.mean(col("citation_precision"))
+    out["citation_supported"] = m.mean(col("citation_supported"))
+    refusals = m.refusal_stats((r["gold"]["answerable"], r["declined"]) for r in rows)
+    out["refusal_recall"] = refusals.recall
+    out["answered_when_answerable"] = refusals.answered_when_answerable
+    out["decline_precision"] = refusals.precision
+    latencies = [r["latency_ms"] for r in rows if not r["error"]]
+    out["latency_p50_ms"] = _round(m.percentile(latencies, 50), 1)
+    out["latency_p95_ms"] = _round(m.percentile(latencies, 95), 1)
+    out["n_questions"] = len(rows)
+    out["n_answerable"] = refusals.answerable
+    out["n_unanswerable"] = refusals.unanswerable
+    out["n_retrieval_scored"] = sum(1 for r in rows if r["scores"]["hits@1"] is not None)
+    out["n_declined"] = refusals.declined
+    out["n_errors"] = sum(1 for r in rows if r["error"])
+    out["k"] = k
+    return {key: _round(v) if isinstance(v, float) else v for key, v in out.items()}
+
+
+def threshold_curve(rows: list[dict[str, Any]], current: float, points: int) -> dict[str, Any]:
+    """Answered-correct (share of answerable questions) and wrongly-answered-unanswerable
+    (share of unanswerable ones) as the off-topic floor moves over the best dense
+    similarity of each question's passages; ``current`` is today's ``min_dense``."""
+    scored = [r["best_dense"] for r in rows if r["best_dense"] is not None]
+    lo = min([*scored, current]) - 0.05
+    hi = max([*scored, current]) + 0.05
+    lo, hi = max(-1.0, lo), min(1.0, hi)
+    thresholds = [lo + (hi - lo) * i / (points - 1) for i in range(points)]
+    answerable = [r for r in rows if r["gold"]["answerable"]]
+    unanswerable = [r for r in rows if not r["gold"]["answerable"]]
+
+    def passes(r: dict[str, Any], t: float) -> bool:
+        return r["best_dense"] is None or r["best_dense"] >= t
+
+    correct, wrong = [], []
+    for t in thresholds:
+        good = sum(1 for r in answerable if r["threshold"]["correct"] and passes(r, t))
+        bad = sum(1 for r in unanswerable if r["threshold"]["answered"] and passes(r, t))
+        correct.append(_round(good / len(answerable)) if answerable else None)
+        wrong.append(_round(bad / len(unanswerable)) if unanswerable else None)
+    return {
+        "scalar": "best dense similarity of the retrieved passages (the min_dense floor)",
+        "current": current,
+        "thresholds": [round(t, 4) for t in thresholds],
+        "answered_correct": correct,
+        "wrong_unanswerable": wrong,
+    }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
