@@ -70,6 +70,46 @@ def corpus_questions(index_dir: Path, n: int, seed: int = 7) -> list[str]:
     return out
 
 
+def app_peak_rss(index_dir: Path, questions: list[str]) -> float:
+    """Launch ``python -m chatbot`` on a free port, ask through gradio_client, and read the
+    app process's peak RSS (VmHWM) in MB."""
+    import os
+    import socket
+    import subprocess
+
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatbot", "--port", str(port), "--index-dir", str(index_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.5)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for q in questions:
+            client.predict(q, api_name="/chat")
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        line = next(ln for ln in status.splitlines() if ln.startswith("VmHWM"))
+        return int(line.split()[1]) / 1024
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--chunks", type=int, default=10000, help="size of the big index")
@@ -116,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
         "(model + both indexes + chatbot, this process)"
+    )
+    app = app_peak_rss(args.index_10k, SEED_QUESTIONS)
+    print(
+        f"app peak RSS {app:.0f} MB (python -m chatbot on the {args.chunks // 1000}k index, "
+        f"after {len(SEED_QUESTIONS)} questions through gradio_client)"
     )
     return 0
 

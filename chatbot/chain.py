@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DECLINE_PREFIX = "The documents don't say"
+SENTENCE_CACHE = 20000  # sentence vectors kept for the semantic sentence score
 
 
 class QuestionError(ValueError):
@@ -70,6 +72,7 @@ class Chatbot:
         self.retriever = HybridRetriever(self.index, settings)
         self.backend = settings.answerer
         self._chat_model = chat_model
+        self._sentence_vectors: OrderedDict[str, Any] = OrderedDict()
         if chat_model is None and self.backend != "extractive":
             from chatbot.generative import make_chat_model
 
@@ -80,6 +83,25 @@ class Chatbot:
                 timeout=settings.llm_timeout,
             )
         self.chain: Runnable = build_chain(self)
+
+    def _similarity(self, question: str, sentences: list[str]) -> list[float]:
+        """Cosine similarity of the question to each sentence (sentence vectors cached)."""
+        import numpy as np
+
+        emb = self.index.embeddings
+        todo = [t for t in dict.fromkeys(sentences) if t not in self._sentence_vectors]
+        if todo:
+            for text, vec in zip(todo, emb.embed_documents(todo), strict=True):
+                self._sentence_vectors[text] = np.asarray(vec, dtype=np.float32)
+            while len(self._sentence_vectors) > SENTENCE_CACHE:
+                self._sentence_vectors.popitem(last=False)
+        q = np.asarray(emb.embed_query(question), dtype=np.float32)
+        q /= np.linalg.norm(q) or 1.0
+        out = []
+        for text in sentences:
+            v = self._sentence_vectors[text]
+            out.append(float(v @ q / (np.linalg.norm(v) or 1.0)))
+        return out
 
     # ---- stages (each takes and returns the state dict)
     def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +144,13 @@ class Chatbot:
         condensed: Condensed = state["condensed"]
         passages = rerank(condensed.query, state["passages"], self.settings)
         state["passages"] = passages
-        selection = extract(question, passages, self.settings, context=condensed.context)
+        selection = extract(
+            question,
+            passages,
+            self.settings,
+            context=condensed.context,
+            similarity=lambda _question, sentences: self._similarity(condensed.query, sentences),
+        )
         state["selection"] = selection
         if selection.declined:
             state["declined"] = True

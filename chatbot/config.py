@@ -48,7 +48,7 @@ class ChatSettings:
         0.20, "Decline when no passage has at least this cosine similarity (off-topic)."
     )
     min_support: float = _field(
-        0.35,
+        0.25,
         "Decline when the evidence is below this (0..1): the share of the question's words "
         "(IDF-weighted, stemmed) the best sentence covers, blended with the best passage's "
         "dense similarity by rerank_weight.",
@@ -70,6 +70,11 @@ class ChatSettings:
     )
     context_weight: float = _field(
         0.3, "How much a word from earlier turns counts, relative to a question word (0..1)."
+    )
+    semantic_weight: float = _field(
+        0.3,
+        "Weight of the question-sentence embedding similarity against word coverage when "
+        "scoring sentences (0: words only).",
     )
     rerank_weight: float = _field(
         0.5,
@@ -104,7 +109,10 @@ class ChatSettings:
             raise SettingsError(f"fetch_k must be at least k={self.k}, got {self.fetch_k}")
         if self.max_sentences < 1:
             raise SettingsError(f"max_sentences must be at least 1, got {self.max_sentences}")
-        for name in ("min_support", "neighbour_weight", "context_weight", "rerank_weight"):
+        for name in (
+            "min_support", "neighbour_weight", "context_weight", "rerank_weight",
+            "semantic_weight",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise SettingsError(f"{name} must be between 0 and 1, got {value}")

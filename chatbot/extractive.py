@@ -27,6 +27,7 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from chatbot.answer_types import (
@@ -90,6 +91,37 @@ class _Sentence:
     terms: frozenset[str]
     score: float = 0.0
     own: float = 0.0  # coverage by the sentence alone, without its neighbours
+    semantic: float = 0.0  # embedding cosine between the question and the sentence
+
+
+# (question, sentences) -> cosine similarity of the question to each sentence
+Similarity = Callable[[str, list[str]], list[float]]
+
+
+def _blend_semantic(
+    question: str, flat: list[_Sentence], similarity: Similarity, weight: float
+) -> None:
+    """Let meaning count where words differ: a sentence scores the larger of its word
+    coverage and ``(1 - weight) * coverage + weight * cosine``. Paraphrased questions
+    ("What can no longer go on?" for "we cannot continue with business as usual") share few
+    words with their answer but sit close to it in embedding space."""
+    if max(s.score for s in flat) >= LEXICAL_CONFIDENT:
+        return  # the words already match: skip the cost of embedding the sentences
+    # Only the top passages' sentences: embedding costs ~5 ms a sentence on one thread.
+    near = [s for s in flat if s.passage < SEMANTIC_PASSAGES]
+    sims = similarity(question, [s.text for s in near])
+    for s, sim in zip(near, sims, strict=True):
+        s.semantic = float(sim)
+        s.score = max(s.score, (1 - weight) * s.score + weight * s.semantic)
+
+
+# When some sentence already covers this much of the question, word coverage picks the
+# sentence on its own: meaning only helps when the words do not match (measured: on the SQuAD
+# sample, blending always cost 0.03 of answers containing the gold; on the paraphrased seeds
+# set, blending below this level raised answered-when-answerable from 0.39 to 0.88).
+LEXICAL_CONFIDENT = 0.5
+# The semantic score is computed for the sentences of this many top (reranked) passages.
+SEMANTIC_PASSAGES = 2
 
 
 def _sentences(passages: list[Passage]) -> list[list[_Sentence]]:
@@ -216,7 +248,11 @@ def _typed_sentence(
 
 
 def extract(
-    question: str, passages: list[Passage], settings: ChatSettings, context: str = ""
+    question: str,
+    passages: list[Passage],
+    settings: ChatSettings,
+    context: str = "",
+    similarity: Similarity | None = None,
 ) -> Selection:
     """Pick the sentence(s) that answer ``question`` from ``passages``, or decline.
 
@@ -246,13 +282,20 @@ def extract(
         )
     if not weights:
         return _decline("the question has no content words to look for", 0.0, features)
+    if similarity is not None and settings.semantic_weight > 0 and flat:
+        _blend_semantic(question, flat, similarity, settings.semantic_weight)
+        if any(s.semantic for s in flat):
+            features["best_semantic"] = round(max(s.semantic for s in flat), 4)
+    flat.sort(key=lambda s: (-s.score, s.passage, s.index))
+    best = flat[0] if flat else None
+    best_score = best.score if best else 0.0
     # The evidence: how much of the question the best sentence covers, blended (as in
     # rerank) with how close the closest passage is in meaning; coverage alone without
     # dense scores.
     w = settings.rerank_weight if dense else 0.0
     evidence = (1 - w) * best_score + w * (max(dense) if dense else 0.0)
     features["evidence"] = round(evidence, 4)
-    if best is None or evidence < settings.min_support:
+    if best is None or best_score <= 0 or evidence < settings.min_support:
         similarity = f", best similarity {max(dense):.2f}" if dense else ""
         return _decline(
             f"the passages barely match the question (evidence {evidence:.2f} < "

@@ -60,7 +60,10 @@ class ScoreOptions:
 
 
 def retriever_order(passages: list[Passage]) -> list[Passage]:
-    """The passages as the retriever ranked them (fused score, ties by chunk id)."""
+    """The passages in the order the chain ranked them: [1] first (after the answerer's
+    rerank stage), or by fused score for passages without a number."""
+    if passages and all(p.n > 0 for p in passages):
+        return sorted(passages, key=lambda p: p.n)
     return sorted(passages, key=lambda p: (-p.fused_score, p.chunk_id))
 
 

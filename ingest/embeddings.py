@@ -91,4 +91,9 @@ class LazyEmbeddings(Embeddings):
         return self.loaded.embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.loaded.embed_query(text)
+        # A question is embedded for dense search and again to compare it with sentences.
+        return list(self._query_vector(text))
+
+    @lru_cache(maxsize=256)  # noqa: B019 (one instance per index; bounded)
+    def _query_vector(self, text: str) -> tuple[float, ...]:
+        return tuple(self.loaded.embed_query(text))

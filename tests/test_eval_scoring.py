@@ -104,20 +104,25 @@ def declined() -> Answer:
     )
 
 
-def test_retriever_order_is_by_fused_score():
-    assert [p.n for p in retriever_order(PASSAGES)] == [2, 1, 3]
+def test_ranking_is_the_chains_order_then_fused_score():
+    # The chain numbers passages after its rerank stage: [1] is its top passage.
+    assert [p.n for p in retriever_order(PASSAGES)] == [1, 2, 3]
+    unnumbered = [replace(p, n=0) for p in PASSAGES]
+    assert [p.chunk_id for p in retriever_order(unnumbered)] == [
+        p.chunk_id for p in sorted(PASSAGES, key=lambda p: -p.fused_score)
+    ]
 
 
 def test_correct_cited_answer():
     a = answered(f"Jeff Sessions [1].\n\n> {SESSIONS} [1]", [cite(P_SESSIONS, 1)], "Jeff Sessions")
     row = score_outcome(Outcome(case(), a, 12.0), OPTS)
     s = row["scores"]
-    assert (s["hits@1"], s["hits@3"], s["mrr@10"]) == (0.0, 1.0, 0.5)  # 2nd in retriever order
+    assert (s["hits@1"], s["hits@3"], s["mrr@10"]) == (1.0, 1.0, 1.0)  # [1] holds the evidence
     assert s["evidence_recall"] == 1.0
     assert s["answer_contains"] == 1.0 and s["answer_f1"] == 1.0
     assert s["citation_precision"] == 1.0 and s["citation_supported"] == 1.0
     assert row["outcome"] == OK and row["best_dense"] == 0.6
-    assert [p["relevant"] for p in row["retrieved"]] == [False, True, False]
+    assert [p["relevant"] for p in row["retrieved"]] == [True, False, False]
 
 
 def test_wrong_answer_with_a_bad_citation_and_an_unsupported_sentence():

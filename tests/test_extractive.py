@@ -165,8 +165,10 @@ def test_off_topic_declined_by_the_dense_floor() -> None:
 
 
 def test_low_coverage_declined() -> None:
-    sel = extract("Who is the lead singer of Coldplay?", seed_passages(), SETTINGS)
+    sel = extract("Who is the lead singer of the band?", seed_passages(), SETTINGS)
     assert sel.declined and "covers" in sel.reason
+    named = extract("Who is the lead singer of Coldplay?", seed_passages(), SETTINGS)
+    assert named.declined
 
 
 def test_type_check_declines_a_when_question_without_a_date() -> None:
@@ -273,3 +275,27 @@ def test_support_score() -> None:
 def test_settings_reject_out_of_range_values(name: str, value: float) -> None:
     with pytest.raises(SettingsError, match=f"{name} must be between .* got {value}"):
         ChatSettings(**{name: value})
+
+
+def test_semantic_similarity_rescues_a_paraphrase_only_when_words_do_not_match() -> None:
+    ps = [passage("The committee postponed the vote until the spring session. "
+                  "Lunch was served in the main hall.", dense=0.3)]
+    question = "When will members decide?"  # shares no content word with the answer
+
+    def similarity(q: str, sentences: list[str]) -> list[float]:
+        calls.append(sentences)
+        return [0.9 if "postponed" in s else 0.05 for s in sentences]
+
+    calls: list[list[str]] = []
+    words_only = extract(question, ps, SETTINGS.replace(type_check=False))
+    assert words_only.declined
+    with_meaning = extract(question, ps, SETTINGS.replace(type_check=False),
+                           similarity=similarity)
+    assert not with_meaning.declined and "postponed" in with_meaning.sentences[0].text
+    assert with_meaning.features["best_semantic"] == 0.9
+    off = extract(question, ps, SETTINGS.replace(type_check=False, semantic_weight=0.0),
+                  similarity=similarity)
+    assert off.declined and len(calls) == 1
+    # When words already match well, sentences are not embedded at all.
+    extract("When did the committee postpone the vote?", ps, SETTINGS, similarity=similarity)
+    assert len(calls) == 1
