@@ -31,3 +31,30 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_seed_app(base: Path):
+    """Ingest seeds/ into ``base``/index with the real model and launch the web app on a free
+    port. Returns (demo, url, settings); the caller closes ``demo``."""
+    from chatbot.app import launch
+    from chatbot.config import ChatSettings
+    from ingest import IngestSettings, ingest_paths
+
+    index = IngestSettings(index_dir=base / "index", progress=False)
+    assert ingest_paths([ROOT / "seeds"], index).exit_code == 0
+    settings = ChatSettings(
+        index=index,
+        port=free_port(),
+        docs_dir=base / "documents",
+        eval_cases_file=base / "cases.jsonl",
+    )
+    demo, _, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
+    return demo, url, settings

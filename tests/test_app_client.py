@@ -4,40 +4,20 @@ a seed question gets a cited answer, and a follow-up in the same session uses th
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from chatbot.app import launch
-from chatbot.config import ChatSettings
-from ingest import IngestSettings, ingest_paths
-from tests.conftest import ROOT
+from tests.conftest import serve_seed_app
 
 pytestmark = pytest.mark.model
 
-SEEDS = ROOT / "seeds"
 SEED_FILE = "000_762628c52ecf43e6.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory) -> Iterator[str]:
-    base = tmp_path_factory.mktemp("app-client")
-    index = IngestSettings(index_dir=base / "index", progress=False)
-    assert ingest_paths([SEEDS], index).exit_code == 0
-    settings = ChatSettings(
-        index=index,
-        port=free_port(),
-        docs_dir=base / "documents",
-        eval_cases_file=base / "cases.jsonl",
-    )
-    demo, _, local_url = launch(settings, seeds_dir=SEEDS, block=False, quiet=True)
+    demo, local_url, _ = serve_seed_app(tmp_path_factory.mktemp("app-client"))
     try:
         yield local_url
     finally:

@@ -12,20 +12,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chatbot.app import launch
 from chatbot.config import ChatSettings
-from ingest import IngestSettings, ingest_paths
-from tests.conftest import ROOT, write
+from tests.conftest import ROOT, serve_seed_app, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
-SEEDS = ROOT / "seeds"
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "browser-chat.png"
 CHROMIUM_ARGS = [
@@ -60,24 +56,9 @@ def chromium() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[tuple[str, ChatSettings]]:
-    base = tmp_path_factory.mktemp("app-browser")
-    index = IngestSettings(index_dir=base / "index", progress=False)
-    assert ingest_paths([SEEDS], index).exit_code == 0
-    settings = ChatSettings(
-        index=index,
-        port=free_port(),
-        docs_dir=base / "documents",
-        eval_cases_file=base / "cases.jsonl",
-    )
-    demo, _, local_url = launch(settings, seeds_dir=SEEDS, block=False, quiet=True)
+    demo, local_url, settings = serve_seed_app(tmp_path_factory.mktemp("app-browser"))
     try:
         yield local_url, settings
     finally:

@@ -62,8 +62,10 @@ QUESTIONS = [
     ("Who did Sessions say contribute to this scourge?", "transnational criminal organizations"),
     ("Why do critics think death penalty cases tie up resources?", "more complex"),
     ("Who did the former federal prosecutor talk to?", "Reuters"),
-    ("In federal cases, for which crimes is the death penalty generally handed down?",
-     "most heinous crimes"),
+    (
+        "In federal cases, for which crimes is the death penalty generally handed down?",
+        "most heinous crimes",
+    ),
     ("Which cases involving a firearm qualify for the death penalty?", "resulting in death"),
 ]
 
@@ -92,8 +94,10 @@ def test_unanswerable_questions_are_declined(bot, question):
 def test_follow_up_uses_the_conversation(bot):
     first = bot.answer("Who wrote the memo on countering the opioid epidemic?")
     assert_cited(first, "Sessions")
-    history = [{"role": "user", "content": "Who wrote the memo on countering the opioid "
-                "epidemic?"}, {"role": "assistant", "content": first.text}]
+    history = [
+        {"role": "user", "content": "Who wrote the memo on countering the opioid epidemic?"},
+        {"role": "assistant", "content": first.text},
+    ]
     follow = bot.answer("What did he say about business as usual?", history)
     assert "Sessions" in follow.trace.standalone_query
     assert_cited(follow, "business as usual")
@@ -101,8 +105,10 @@ def test_follow_up_uses_the_conversation(bot):
 
 def test_follow_up_with_only_a_pronoun_topic(bot):
     history = [
-        {"role": "user", "content": "How many circumstances allow the death penalty in "
-         "federal drug cases?"},
+        {
+            "role": "user",
+            "content": "How many circumstances allow the death penalty in federal drug cases?",
+        },
         {"role": "assistant", "content": "four [1]."},
     ]
     follow = bot.answer("What are those circumstances?", history)
@@ -128,8 +134,11 @@ def test_stream_yields_text_then_the_answer(bot):
 
 @pytest.mark.parametrize(
     ("question", "message"),
-    [("", "the question is empty"), ("  \n\t ", "the question is empty"),
-     ("x" * 2001, "the question is 2001 characters long; the limit is 2000")],
+    [
+        ("", "the question is empty"),
+        ("  \n\t ", "the question is empty"),
+        ("x" * 2001, "the question is 2001 characters long; the limit is 2000"),
+    ],
 )
 def test_bad_questions_get_a_clear_message(bot, question, message):
     with pytest.raises(QuestionError, match=re.escape(message)):
@@ -153,10 +162,15 @@ def test_no_index_and_other_model_index_are_clear(tmp_path, seed_settings):
 def test_llm_path_with_a_fake_model(seed_settings, bot):
     from chatbot.generative import make_chat_model
 
-    reply = ("Jeff Sessions instructed federal prosecutors to seek the death penalty [1]. "
-             "He also likes ice cream [9].")
-    llm_bot = Chatbot(seed_settings.replace(answerer="fake"), index=bot.index,
-                      chat_model=make_chat_model(f"fake:{reply}"))
+    reply = (
+        "Jeff Sessions instructed federal prosecutors to seek the death penalty [1]. "
+        "He also likes ice cream [9]."
+    )
+    llm_bot = Chatbot(
+        seed_settings.replace(answerer="fake"),
+        index=bot.index,
+        chat_model=make_chat_model(f"fake:{reply}"),
+    )
     answer = llm_bot.answer("Who instructed prosecutors?")
     assert "[9]" not in answer.text and answer.text.count("[1]") == 1
     assert answer.citations[0].supported
@@ -169,8 +183,9 @@ def test_llm_path_with_a_fake_model(seed_settings, bot):
 def test_llm_refusal_is_declined(seed_settings, bot):
     from chatbot.generative import make_chat_model
 
-    llm_bot = Chatbot(seed_settings.replace(answerer="fake"), index=bot.index,
-                      chat_model=make_chat_model("fake"))
+    llm_bot = Chatbot(
+        seed_settings.replace(answerer="fake"), index=bot.index, chat_model=make_chat_model("fake")
+    )
     answer = llm_bot.answer("What is the capital of Australia?")
     assert answer.declined and answer.text.startswith("The documents don't say")
 
@@ -184,8 +199,9 @@ def test_llm_path_through_the_local_stub_server(seed_settings, bot):
         return "Donald Trump announced the plan earlier this week [1]."
 
     with StubOpenAI(reply=reply) as stub:
-        settings = seed_settings.replace(answerer="openai:stub", llm_base_url=stub.base_url,
-                                         llm_timeout=5.0)
+        settings = seed_settings.replace(
+            answerer="openai:stub", llm_base_url=stub.base_url, llm_timeout=5.0
+        )
         llm_bot = Chatbot(settings, index=bot.index)
         answer = llm_bot.answer("Who announced a plan to execute opioid dealers?")
         assert stub.chat_requests, "the real OpenAI client must have called the stub"
@@ -201,17 +217,23 @@ def test_unreachable_llm_is_a_clear_error(seed_settings, bot):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = seed_settings.replace(answerer="openai:none",
-                                     llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=2.0)
+    settings = seed_settings.replace(
+        answerer="openai:none", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=2.0
+    )
     llm_bot = Chatbot(settings, index=bot.index)
     with pytest.raises(LLMError, match=f"127.0.0.1:{port}"):
         llm_bot.answer("Who announced the plan?")
 
 
 def run_cli(*args: str, input: str | None = None, index_dir=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chatbot", *args, "--index-dir", str(index_dir)],
-                          env=subprocess_env(), capture_output=True, text=True, timeout=180,
-                          input=input)
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot", *args, "--index-dir", str(index_dir)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        input=input,
+    )
 
 
 def test_cli_ask_json_and_batch(seed_settings, tmp_path):
@@ -221,21 +243,37 @@ def test_cli_ask_json_and_batch(seed_settings, tmp_path):
     assert "Donald Trump" in plain.stdout and "Sources:" in plain.stdout
     assert "[1] " in plain.stdout
 
-    js = run_cli("ask", "How many circumstances allow the death penalty in federal drug cases?",
-                 "--json", index_dir=idx)
+    js = run_cli(
+        "ask",
+        "How many circumstances allow the death penalty in federal drug cases?",
+        "--json",
+        index_dir=idx,
+    )
     data = json.loads(js.stdout)
     assert data["declined"] is False and data["citations"][0]["source"] == SEED.name
     assert "four" in data["text"]
 
     batch = tmp_path / "q.jsonl"
-    batch.write_text("\n".join(json.dumps(x) for x in [
-        {"id": "a", "question": "Who wrote the memo on countering the opioid epidemic?"},
-        {"id": "b", "question": "What did he say about business as usual?",
-         "history": [{"role": "user", "content": "Who wrote the memo?"},
-                     {"role": "assistant", "content": "Jeff Sessions [1]."}]},
-        {"id": "c", "question": "What is the capital of Australia?"},
-        {"id": "d", "question": ""},
-    ]) + "\n", encoding="utf-8")
+    batch.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"id": "a", "question": "Who wrote the memo on countering the opioid epidemic?"},
+                {
+                    "id": "b",
+                    "question": "What did he say about business as usual?",
+                    "history": [
+                        {"role": "user", "content": "Who wrote the memo?"},
+                        {"role": "assistant", "content": "Jeff Sessions [1]."},
+                    ],
+                },
+                {"id": "c", "question": "What is the capital of Australia?"},
+                {"id": "d", "question": ""},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = run_cli("ask", "--batch", str(batch), index_dir=idx)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
@@ -249,8 +287,11 @@ def test_cli_ask_json_and_batch(seed_settings, tmp_path):
 
 
 def test_cli_terminal_chat_keeps_history(seed_settings):
-    out = run_cli("chat", input="Who wrote the memo on countering the opioid epidemic?\n"
-                  "What did he say about business as usual?\n",
-                  index_dir=seed_settings.index.index_dir)
+    out = run_cli(
+        "chat",
+        input="Who wrote the memo on countering the opioid epidemic?\n"
+        "What did he say about business as usual?\n",
+        index_dir=seed_settings.index.index_dir,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("Sources:") == 2 and "business as usual" in out.stdout

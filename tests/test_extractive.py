@@ -278,8 +278,13 @@ def test_settings_reject_out_of_range_values(name: str, value: float) -> None:
 
 
 def test_semantic_similarity_rescues_a_paraphrase_only_when_words_do_not_match() -> None:
-    ps = [passage("The committee postponed the vote until the spring session. "
-                  "Lunch was served in the main hall.", dense=0.3)]
+    ps = [
+        passage(
+            "The committee postponed the vote until the spring session. "
+            "Lunch was served in the main hall.",
+            dense=0.3,
+        )
+    ]
     question = "When will members decide?"  # shares no content word with the answer
 
     def similarity(q: str, sentences: list[str]) -> list[float]:
@@ -289,12 +294,12 @@ def test_semantic_similarity_rescues_a_paraphrase_only_when_words_do_not_match()
     calls: list[list[str]] = []
     words_only = extract(question, ps, SETTINGS.replace(type_check=False))
     assert words_only.declined
-    with_meaning = extract(question, ps, SETTINGS.replace(type_check=False),
-                           similarity=similarity)
+    with_meaning = extract(question, ps, SETTINGS.replace(type_check=False), similarity=similarity)
     assert not with_meaning.declined and "postponed" in with_meaning.sentences[0].text
     assert with_meaning.features["best_semantic"] == 0.9
-    off = extract(question, ps, SETTINGS.replace(type_check=False, semantic_weight=0.0),
-                  similarity=similarity)
+    off = extract(
+        question, ps, SETTINGS.replace(type_check=False, semantic_weight=0.0), similarity=similarity
+    )
     assert off.declined and len(calls) == 1
     # When words already match well, sentences are not embedded at all.
     extract("When did the committee postpone the vote?", ps, SETTINGS, similarity=similarity)

@@ -235,8 +235,12 @@ def test_same_chunks_as_langchains_recursive_splitter(size, overlap):
 
     ours = TokenSplitter("fake", size, overlap)
     theirs = RecursiveCharacterTextSplitter(
-        chunk_size=size, chunk_overlap=overlap, length_function=ours.count_tokens,
-        separators=SEPARATORS, keep_separator="end", strip_whitespace=True,
+        chunk_size=size,
+        chunk_overlap=overlap,
+        length_function=ours.count_tokens,
+        separators=SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
     )
     rng = random.Random(size)
     words = SEED.read_text(encoding="utf-8").split()
