@@ -112,13 +112,20 @@ def ensure_index(index_dir: Path | None, docs: Path, label: str) -> Path:
     return target
 
 
+SIMILARITY: Any = None
+
+
 def retrieve_all(index_dir: Path, questions: list[dict[str, Any]], settings: Any) -> list[Case]:
     from chatbot.retrieve import HybridRetriever
+    from chatbot.similarity import SentenceSimilarity
     from ingest import open_index
 
     s = settings.replace(index=dataclasses.replace(settings.index, index_dir=index_dir))
-    retriever = HybridRetriever(open_index(s.index), s)
+    index = open_index(s.index)
+    retriever = HybridRetriever(index, s)
     retriever.retrieve("warm up the embedding model")
+    global SIMILARITY  # the same sentence similarity the chatbot uses
+    SIMILARITY = SentenceSimilarity(index.embeddings)
     cases = []
     for q in questions:
         t = time.perf_counter()
@@ -147,7 +154,7 @@ def answer_all(cases: list[Case], settings: Any) -> list[Outcome]:
     for c in cases:
         t = time.perf_counter()
         ranked = rerank(c.question["question"], c.passages, settings)
-        sel = extract(c.question["question"], ranked, settings)
+        sel = extract(c.question["question"], ranked, settings, similarity=SIMILARITY)
         answer_ms = (time.perf_counter() - t) * 1000
         parts = ([sel.short_answer] if sel.short_answer else []) + [s.text for s in sel.sentences]
         answer = " ".join(parts)
@@ -232,6 +239,11 @@ def sweep(cases: list[Case], off: list[Case], settings: Any) -> list[dict[str, f
 
 
 def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from chatbot.config import ChatSettings
+
+    torch.set_num_threads(ChatSettings().torch_threads)  # as the chat process does
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--index", type=Path, help="index of the questions' documents")
     ap.add_argument("--questions", type=Path, default=SQUAD)
@@ -243,7 +255,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     set_offline_env()
-    from chatbot.config import ChatSettings
 
     settings = ChatSettings.from_env()
     questions = load_questions(args.questions)

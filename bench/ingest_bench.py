@@ -15,8 +15,9 @@ One run prints, for the same chunks (those the pipeline's own loader and splitte
 * their ratio (target >= 0.95), three ways:
   - plain: the pipeline run against the mean of the raw runs before and after it;
   - paired: a second pipeline run in which each encode call is matched by a raw encode of
-    the same texts right beside it, so both see the same machine speed (the figure to trust
-    when other processes share the CPUs);
+    the same texts right beside it; ratio = raw / (median per-pair pipeline/raw encode
+    factor x raw + the pipeline's own non-encode time), the figure to trust when other
+    processes share the CPUs;
   - estimate: raw / (raw + the pipeline's own time, measured with 'fake' embeddings),
 * a reingest with nothing changed, as a fraction of the full ingest (target <= 0.02),
 * a reingest after appending a paragraph to one file,
@@ -743,7 +744,7 @@ def run(args: argparse.Namespace) -> Results:
                 " s): the machine's speed drifted; trust the paired ratio over the plain one"
             )
 
-        # --- paired: pipeline and raw encode interleaved batch by batch (drift-proof ratio)
+        # --- paired: pipeline and raw encode interleaved batch by batch (drift-resistant)
         paired: PipelineRun | None = None
         if args.paired:
             log("paired run: pipeline with a raw encode beside each of its batches ...")
@@ -951,7 +952,7 @@ def table(r: Results) -> str:
             "",
         ),
         (
-            "ratio, paired (drift-proof)",
+            "ratio, paired (drift-resistant)",
             f"{r.ratio_paired:.3f}",
             f">= {RATIO_TARGET}  {verdict(r.ratio_paired >= RATIO_TARGET)}",
         ),
@@ -1017,9 +1018,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, help="where the temporary corpus and index go")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and index")
     p.add_argument("--model", default=d.embedding_model, help="embedding model spec")
-    p.add_argument("--chunk-size", type=int, default=d.chunk_size)
-    p.add_argument("--chunk-overlap", type=int, default=d.chunk_overlap)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="chunks per add_texts call")
+    p.add_argument(
+        "--chunk-size", type=int, default=d.chunk_size, help=f"tokens (default {d.chunk_size})"
+    )
+    p.add_argument(
+        "--chunk-overlap",
+        type=int,
+        default=d.chunk_overlap,
+        help=f"tokens (default {d.chunk_overlap})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"chunks per add_texts call (default {d.batch_size})",
+    )
     p.add_argument(
         "--repeats",
         type=int,

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from chatbot.cite import check_citations
 from chatbot.condense import Condensed, condense
 from chatbot.config import ChatSettings
+from chatbot.similarity import SentenceSimilarity
 from chatbot.types import Answer, Citation, Passage, Trace
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DECLINE_PREFIX = "The documents don't say"
-SENTENCE_CACHE = 20000  # sentence vectors kept for the semantic sentence score
 
 
 class QuestionError(ValueError):
@@ -70,9 +69,9 @@ class Chatbot:
             torch.set_num_threads(settings.torch_threads)
         self.index = index or open_index(settings.index)
         self.retriever = HybridRetriever(self.index, settings)
+        self._similarity = SentenceSimilarity(self.index.embeddings)
         self.backend = settings.answerer
         self._chat_model = chat_model
-        self._sentence_vectors: OrderedDict[str, Any] = OrderedDict()
         if chat_model is None and self.backend != "extractive":
             from chatbot.generative import make_chat_model
 
@@ -83,25 +82,6 @@ class Chatbot:
                 timeout=settings.llm_timeout,
             )
         self.chain: Runnable = build_chain(self)
-
-    def _similarity(self, question: str, sentences: list[str]) -> list[float]:
-        """Cosine similarity of the question to each sentence (sentence vectors cached)."""
-        import numpy as np
-
-        emb = self.index.embeddings
-        todo = [t for t in dict.fromkeys(sentences) if t not in self._sentence_vectors]
-        if todo:
-            for text, vec in zip(todo, emb.embed_documents(todo), strict=True):
-                self._sentence_vectors[text] = np.asarray(vec, dtype=np.float32)
-            while len(self._sentence_vectors) > SENTENCE_CACHE:
-                self._sentence_vectors.popitem(last=False)
-        q = np.asarray(emb.embed_query(question), dtype=np.float32)
-        q /= np.linalg.norm(q) or 1.0
-        out = []
-        for text in sentences:
-            v = self._sentence_vectors[text]
-            out.append(float(v @ q / (np.linalg.norm(v) or 1.0)))
-        return out
 
     # ---- stages (each takes and returns the state dict)
     def _condense(self, state: dict[str, Any]) -> dict[str, Any]:

@@ -110,7 +110,10 @@ class ChatSettings:
         if self.max_sentences < 1:
             raise SettingsError(f"max_sentences must be at least 1, got {self.max_sentences}")
         for name in (
-            "min_support", "neighbour_weight", "context_weight", "rerank_weight",
+            "min_support",
+            "neighbour_weight",
+            "context_weight",
+            "rerank_weight",
             "semantic_weight",
         ):
             value = getattr(self, name)
