@@ -335,7 +335,7 @@ def extract(
             why = f"the passages do not mention {', '.join(repr(m) for m in missing)}"
     if why:
         return _decline(why, chosen.score, features)
-    picked = _supporting(chosen, best, per_passage[chosen.passage], flat, settings)
+    picked = _supporting(chosen, best, per_passage[chosen.passage], flat, settings, passages)
     return Selection(
         declined=False,
         reason="",
@@ -360,6 +360,7 @@ def _supporting(
     sents: list[_Sentence],
     flat: list[_Sentence],
     settings: ChatSettings,
+    passages: list[Passage],
 ) -> list[_Sentence]:
     """The chosen sentence, then (up to ``max_sentences``) the best-scoring sentence if
     another was chosen for its answer type, the neighbours that share question words or
@@ -373,12 +374,27 @@ def _supporting(
     ]
     around.sort(key=lambda s: -s.own)
     others = [s for s in flat if s.score >= 0.9 * chosen.score]
+
+    def place(s: _Sentence) -> tuple[str, int]:  # where the sentence is in its document
+        p = passages[s.passage]
+        return (p.source, p.start + s.start)
+
+    seen = {place(s) for s in picked}
     for s in around + others:
         if len(picked) >= settings.max_sentences:
             break
-        if s not in picked:
-            picked.append(s)
+        # Overlapping chunks hold the same sentence twice; a heading is not a claim.
+        if place(s) in seen or _is_heading(s.text):
+            continue
+        seen.add(place(s))
+        picked.append(s)
     return picked
+
+
+def _is_heading(text: str) -> bool:
+    """A title-like line: a few words without sentence-ending punctuation."""
+    stripped = text.strip()
+    return len(stripped.split()) <= 8 and not re.search(r"[.!?:;][\"'”’)]*$", stripped)
 
 
 def support_score(sentence: str, passage_text: str) -> float:

@@ -304,3 +304,36 @@ def test_semantic_similarity_rescues_a_paraphrase_only_when_words_do_not_match()
     # When words already match well, sentences are not embedded at all.
     extract("When did the committee postpone the vote?", ps, SETTINGS, similarity=similarity)
     assert len(calls) == 1
+
+
+def test_supporting_sentences_skip_headings_and_overlap_duplicates() -> None:
+    body = (
+        "The Zorblat Festival of Quimper\n\nThe Zorblat festival is held every year in June. "
+        "It was founded in 1987 by a baker."
+    )
+    first = Passage(
+        chunk_id="a",
+        text=body,
+        source="z.txt",
+        title="Zorblat",
+        start=0,
+        end=len(body),
+        n=1,
+        dense_score=0.7,
+    )
+    tail = body[32:]  # an overlapping chunk holding the same two sentences
+    second = Passage(
+        chunk_id="b",
+        text=tail,
+        source="z.txt",
+        title="Zorblat",
+        start=32,
+        end=len(body),
+        n=2,
+        dense_score=0.6,
+    )
+    sel = extract("When is the Zorblat festival held?", [first, second], SETTINGS)
+    texts = [s.text for s in sel.sentences]
+    assert texts[0] == "The Zorblat festival is held every year in June."
+    assert "The Zorblat Festival of Quimper" not in texts
+    assert len(texts) == len(set(texts))
