@@ -55,9 +55,16 @@ def make_tokenizer(spec: str) -> Tokenizer:
     return tok
 
 
-@lru_cache(maxsize=4)
 def make_embeddings(spec: str, batch_size: int = 32) -> Embeddings:
-    """A LangChain ``Embeddings`` for ``spec``; loaded once per process and shared."""
+    """A LangChain ``Embeddings`` for ``spec``; loaded once per process and shared (the
+    packaged model's aliases and positional or keyword arguments hit the same instance)."""
+    if spec == f"sentence-transformers/{DEFAULT_MODEL}":
+        spec = DEFAULT_MODEL
+    return _make_embeddings(spec, int(batch_size))
+
+
+@lru_cache(maxsize=4)
+def _make_embeddings(spec: str, batch_size: int) -> Embeddings:
     if spec.startswith("fake"):
         from langchain_core.embeddings import DeterministicFakeEmbedding
 

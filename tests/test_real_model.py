@@ -65,3 +65,10 @@ def test_unrelated_query_scores_low(seed_index):
     (_, unrelated), *_ = index.search("recipe for sourdough bread starter", k=1)
     index.close()
     assert related > 0.5 > unrelated
+
+
+def test_the_model_is_loaded_once_per_process():
+    first = make_embeddings("all-MiniLM-L6-v2")
+    assert make_embeddings("all-MiniLM-L6-v2", 32) is first
+    assert make_embeddings("all-MiniLM-L6-v2", batch_size=32) is first
+    assert make_embeddings("sentence-transformers/all-MiniLM-L6-v2") is first
