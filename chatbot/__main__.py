@@ -15,6 +15,8 @@ from ingest import IngestSettings, set_offline_env
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
+    common.add_argument("--chroma-host", help="Chroma server host (default: embedded index)")
+    common.add_argument("--chroma-port", type=int, help="Chroma server port (default 8000)")
     common.add_argument("--k", type=int, help="passages to answer from")
     common.add_argument("--answerer", help="'extractive' (default) or 'provider:model'")
     common.add_argument("--llm-base-url", help="OpenAI-compatible server URL")
@@ -82,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = ChatSettings.from_env(
-            index=IngestSettings.from_env(index_dir=args.index_dir, progress=False),
+            index=IngestSettings.from_env(
+                index_dir=args.index_dir,
+                chroma_host=args.chroma_host,
+                chroma_port=args.chroma_port,
+                progress=False,
+            ),
             k=args.k,
             answerer=args.answerer,
             llm_base_url=args.llm_base_url,

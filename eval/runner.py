@@ -85,6 +85,10 @@ def prepare_index(
     if not docs.is_dir():
         raise EvalError(f"--docs {docs}: not a folder")
     index = index.replace(index_dir=index_dir_for(docs, index, settings.cache_dir))
+    if index.chroma_host:
+        # On a shared server, a collection of its own (named by the cache key), never the
+        # collection the chat uses: --fresh resets only this one.
+        index = index.replace(collection=f"eval-{index.index_dir.name}"[:60])
     index.index_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
         reset_index(index)

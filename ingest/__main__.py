@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
         description="Chunk, embed and store documents (.txt .md .html .pdf .docx) in the "
-        "local Chroma index. Re-running applies only what changed.",
+        "Chroma index (embedded, or on a Chroma server with --chroma-host). Re-running "
+        "applies only what changed.",
         epilog=f"Exit codes: {EXIT_OK} all files ingested or unchanged; {EXIT_PARTIAL} some "
         f"files were skipped (each named on stderr); {EXIT_NOTHING_DONE} nothing could be done. "
         "Every setting can also be set as DOCQA_<NAME> in the environment.",
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-overlap", type=int, help="chunk overlap in tokens")
     parser.add_argument("--batch-size", type=int, help="chunks embedded per batch")
     parser.add_argument("--max-file-mb", type=float, help="skip files larger than this")
+    parser.add_argument(
+        "--chroma-host", help="Chroma server host (default: the embedded index in --index-dir)"
+    )
+    parser.add_argument("--chroma-port", type=int, help="Chroma server port (default 8000)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument(
         "--reset", action="store_true", help="drop the collection first and rebuild it from PATH"
@@ -74,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
             chunk_overlap=args.chunk_overlap,
             batch_size=args.batch_size,
             max_file_mb=args.max_file_mb,
+            chroma_host=args.chroma_host,
+            chroma_port=args.chroma_port,
             progress=False if args.quiet else None,
         )
         if args.reset and not args.dry_run:
             reset_index(settings)
-            _out(f"reset collection {settings.collection!r} in {settings.index_dir}")
+            _out(f"reset collection {settings.collection!r} in {settings.chroma_location}")
 
         def show_plan(plan: Plan) -> None:
             _out(plan.describe())

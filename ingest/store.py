@@ -1,9 +1,16 @@
-"""The index: a Chroma collection (via langchain-chroma) plus the manifest beside it."""
+"""The index: a Chroma collection (via langchain-chroma) plus the manifest beside it.
+
+The collection is embedded in ``index_dir`` or, when ``chroma_host`` is set, on a Chroma
+server. The manifest and the BM25 index always stay in the local ``index_dir``; the collection
+metadata records which manifest maintains it and the generation of its last committing run.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ingest.config import IngestSettings
 from ingest.embeddings import LazyEmbeddings, model_identity
 from ingest.lexical import LexicalIndex
-from ingest.manifest import DocRecord, Manifest
+from ingest.manifest import DocRecord, Manifest, doc_key
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -21,6 +28,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHROMA_SUBDIR = "chroma"
+CONNECT_TIMEOUT_S = 5.0
+# Keys of the collection metadata (besides "embedding_model") and of the manifest's meta table.
+GENERATION_KEY = "docqa_generation"  # the manifest generation of the last committing run
+OWNER_KEY = "docqa_manifest_id"  # the manifest (the ingesting index_dir) that maintains it
+MANIFEST_ID = "manifest_id"
+MANIFEST_COLLECTION = "collection_id"  # the Chroma collection id the manifest describes
 
 
 class IngestError(Exception):
@@ -50,23 +63,53 @@ def lexical_text(chunk: StoredChunk) -> str:
     return f"{title}\n{chunk.text}" if title else chunk.text
 
 
-def chroma_client(index_dir: Path) -> Any:
-    """An embedded Chroma client with telemetry off."""
+def chroma_client(settings: IngestSettings) -> Any:
+    """A Chroma client with telemetry off: embedded in ``index_dir``, or a server's when
+    ``chroma_host`` is set (raises IngestError, one line naming host:port, if it does not
+    answer)."""
     import chromadb
     from chromadb.config import Settings
 
-    return chromadb.PersistentClient(
-        path=str(Path(index_dir) / CHROMA_SUBDIR),
-        settings=Settings(anonymized_telemetry=False),
-    )
+    chroma_settings = Settings(anonymized_telemetry=False)
+    if not settings.uses_server:
+        return chromadb.PersistentClient(
+            path=str(Path(settings.index_dir) / CHROMA_SUBDIR), settings=chroma_settings
+        )
+    where = settings.chroma_location
+    # Chroma's HTTP client waits without a timeout: a plain connect with one fails fast.
+    try:
+        with socket.create_connection(
+            (settings.chroma_host, settings.chroma_port), timeout=CONNECT_TIMEOUT_S
+        ):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise IngestError(
+            f"cannot reach the Chroma server at {where} ({reason}): start it with "
+            f"'chroma run --path DIR --host {settings.chroma_host} --port "
+            f"{settings.chroma_port}' or fix --chroma-host/--chroma-port"
+        ) from None
+    try:
+        return chromadb.HttpClient(
+            host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+        )
+    except Exception as exc:  # chromadb raises ValueError (or an HTTP error) here
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise IngestError(f"the Chroma server at {where} did not answer: {reason}") from None
+
+
+def _get_collection(client: Any, name: str) -> Any | None:
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name)
+    except (NotFoundError, ValueError):  # ValueError in older releases
+        return None
 
 
 def _collection_metadata(client: Any, name: str) -> dict[str, Any] | None:
-    try:
-        collection = client.get_collection(name)
-    except Exception:  # chromadb raises NotFoundError (or ValueError in older releases)
-        return None
-    return dict(collection.metadata or {})
+    collection = _get_collection(client, name)
+    return None if collection is None else dict(collection.metadata or {})
 
 
 class DocIndex:
@@ -89,23 +132,31 @@ class DocIndex:
         self.settings = settings
         self.model = model_identity(settings.embedding_model)
         index_dir = settings.index_dir
-        if not writable and not Manifest.exists(index_dir):
+        where = settings.chroma_location
+        if not writable and not settings.uses_server and not Manifest.exists(index_dir):
             raise IndexMissingError(
                 f"no index at {index_dir}: run 'python -m ingest seeds/' "
                 "(or 'make run') to build it"
             )
-        self.client = chroma_client(index_dir)
-        built = _collection_metadata(self.client, settings.collection)
+        self.client = chroma_client(settings)
+        found = _get_collection(self.client, settings.collection)
+        built = None if found is None else dict(found.metadata or {})
         if built is not None and built.get("embedding_model") != self.model:
             raise IndexMismatchError(
-                f"index {index_dir} (collection {settings.collection!r}) was built with "
+                f"index {where} (collection {settings.collection!r}) was built with "
                 f"embedding model {built.get('embedding_model')!r}, but settings ask for "
                 f"{self.model!r}: rebuild it with --reset or use another --index-dir"
+                + (" or --collection" if settings.uses_server else "")
             )
         if built is None and not writable:
+            server_flags = (
+                f"--chroma-host {settings.chroma_host} --chroma-port {settings.chroma_port} "
+                if settings.uses_server
+                else ""
+            )
             raise IndexMissingError(
-                f"no collection {settings.collection!r} in {index_dir}: run "
-                "'python -m ingest seeds/' to build it"
+                f"no collection {settings.collection!r} in {where}: run "
+                f"'python -m ingest {server_flags}seeds/' to build it"
             )
         self.embeddings = embeddings or LazyEmbeddings(settings.embedding_model)
         self.vectorstore: Chroma = Chroma(
@@ -116,12 +167,85 @@ class DocIndex:
             collection_configuration={"hnsw": {"space": "cosine"}},
             create_collection_if_not_exists=writable,
         )
-        self.manifest = Manifest(index_dir, read_only=not writable)
+        # A writer always has its manifest. A reader of a server may have none here (the
+        # manifest lives on the machine that ingests), or one that describes another
+        # collection: then it reads what it needs from the collection itself.
+        self.manifest: Manifest | None = None
+        if writable:
+            self.manifest = Manifest(index_dir)
+            self._claim()
+        elif Manifest.exists(index_dir):
+            manifest = Manifest(index_dir, read_only=True)
+            if not settings.uses_server or self._describes_collection(manifest):
+                self.manifest = manifest
+            else:
+                manifest.close()
         self._lexical: LexicalIndex | None = None
 
     @property
+    def collection_id(self) -> str:
+        return str(self.vectorstore._collection.id)
+
+    def _describes_collection(self, manifest: Manifest) -> bool:
+        return manifest.get_meta(MANIFEST_COLLECTION) == self.collection_id
+
+    def _claim(self) -> None:
+        """Tie the manifest and the collection to each other, refusing a manifest that
+        describes another collection or a collection another manifest maintains: the
+        orphan sweep would otherwise delete chunks this manifest does not know."""
+        assert self.manifest is not None
+        manifest, settings = self.manifest, self.settings
+        where = f"collection {settings.collection!r} in {settings.chroma_location}"
+        manifest_id = manifest.get_meta(MANIFEST_ID) or uuid.uuid4().hex
+        described = manifest.get_meta(MANIFEST_COLLECTION)
+        owner = self._collection_meta().get(OWNER_KEY)
+        if owner is not None and owner != manifest_id:
+            raise IndexMismatchError(
+                f"{where} is maintained from another index dir (manifest {owner}), not "
+                f"{settings.index_dir} (manifest {manifest_id}): ingest from that one, or "
+                "take the collection over with --reset"
+            )
+        legacy = described is None and settings.uses_server and manifest.documents()
+        if (described is not None and described != self.collection_id) or legacy:
+            raise IndexMismatchError(
+                f"the manifest in {settings.index_dir} describes another collection than "
+                f"{where} (id {self.collection_id}): rebuild with --reset or use another "
+                "--index-dir"
+            )
+        if described is None:
+            manifest.set_meta(MANIFEST_ID, manifest_id)
+            manifest.set_meta(MANIFEST_COLLECTION, self.collection_id)
+        if owner is None:
+            self._modify_metadata({OWNER_KEY: manifest_id})
+
+    def _collection_meta(self) -> dict[str, Any]:
+        """The collection's metadata as the store holds it now (not a cached copy)."""
+        found = _get_collection(self.client, self.settings.collection)
+        return {} if found is None else dict(found.metadata or {})
+
+    def _modify_metadata(self, changes: dict[str, Any]) -> None:
+        """Set some collection metadata keys, keeping the others (embedding_model...)."""
+        metadata = {**self._collection_meta(), **changes}
+        self.vectorstore._collection.modify(metadata=metadata)
+
+    def published_generation(self) -> int | None:
+        """The generation recorded in the collection by the last committing run."""
+        value = self._collection_meta().get(GENERATION_KEY)
+        return None if value is None else int(value)
+
+    def publish_generation(self) -> None:
+        """Record the manifest generation in the collection, so readers elsewhere (with
+        another index_dir, or none) know when to rebuild their BM25 index."""
+        assert self.manifest is not None, "only a writer publishes"
+        generation = self.manifest.generation()
+        if self.published_generation() != generation:
+            self._modify_metadata({GENERATION_KEY: generation})
+
+    @property
     def lexical_dir(self) -> Path:
-        return self.settings.index_dir / "bm25" / self.settings.collection
+        base = self.settings.index_dir / "bm25" / self.settings.collection
+        # On a server, a recreated collection restarts its generations: key by its id too.
+        return base / self.collection_id if self.settings.uses_server else base
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index, loaded once and rebuilt whenever the index has changed since."""
@@ -150,14 +274,39 @@ class DocIndex:
         return self.lexical().search(query, k)
 
     # ---- reading
+    def upsert(
+        self,
+        ids: list[str],
+        embeddings: list[list[float]],
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+    ) -> None:
+        """Write chunks whose vectors are already computed (the pipeline embeds them itself
+        so it can batch the model and the database differently)."""
+        self.vectorstore._collection.upsert(
+            ids=ids, embeddings=embeddings, documents=texts, metadatas=metadatas
+        )
+
     def count(self) -> int:
         return self.vectorstore._collection.count()
 
     def generation(self) -> int:
-        return self.manifest.generation()
+        """A counter that changes whenever the indexed chunks change (BM25 is keyed on it).
+
+        Embedded: the manifest's. Server: the one recorded in the collection, so a reader
+        with another (or no) index_dir follows what the server holds."""
+        if self.settings.uses_server:
+            published = self.published_generation()
+            if published is not None:
+                return published
+        return self.manifest.generation() if self.manifest is not None else 0
 
     def documents(self) -> list[DocRecord]:
-        return sorted(self.manifest.documents().values(), key=lambda r: (r.root, r.source))
+        if self.manifest is None:
+            records = documents_from_chunks(self.iter_chunks())
+        else:
+            records = list(self.manifest.documents().values())
+        return sorted(records, key=lambda r: (r.root, r.source))
 
     def search(self, query: str, k: int) -> list[tuple[Document, float]]:
         """Dense search: documents with cosine similarity (higher is closer)."""
@@ -198,7 +347,38 @@ class DocIndex:
             offset += page
 
     def close(self) -> None:
-        self.manifest.close()
+        if self.manifest is not None:
+            self.manifest.close()
+
+
+def documents_from_chunks(chunks: Iterable[StoredChunk]) -> list[DocRecord]:
+    """Documents as the chunk metadata describes them, for a reader without the manifest.
+
+    Size, mtime, fingerprint and ingest time are not stored per chunk: they read 0 / ''."""
+    grouped: dict[str, list[StoredChunk]] = {}
+    for chunk in chunks:
+        key = doc_key(str(chunk.metadata.get("root", "")), str(chunk.metadata.get("source", "")))
+        grouped.setdefault(key, []).append(chunk)
+    records = []
+    for key, group in grouped.items():
+        group.sort(key=lambda c: int(c.metadata.get("chunk_index", 0)))
+        meta = group[0].metadata
+        records.append(
+            DocRecord(
+                doc_key=key,
+                root=str(meta.get("root", "")),
+                source=str(meta.get("source", "")),
+                content_hash=str(meta.get("content_hash", "")),
+                fingerprint="",
+                size=0,
+                mtime_ns=0,
+                title=str(meta.get("title", "")),
+                date=meta.get("date"),
+                chunk_ids=tuple(c.id for c in group),
+                ingested_at=0.0,
+            )
+        )
+    return records
 
 
 def open_index(settings: IngestSettings, embeddings: Embeddings | None = None) -> DocIndex:
