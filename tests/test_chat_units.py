@@ -111,3 +111,11 @@ def test_uncited_claim_is_flagged():
     )
     assert checked.unsupported == ["Fire is also very cold indeed."]
     assert checked.citations[0].supported
+
+
+def test_terminal_escape_sequences_are_removed_whole():
+    from chatbot.chain import QuestionError, clean_question
+
+    assert clean_question("Who\x1b[31m wrote\x1b[0m it?\x07", 100) == "Who wrote it?"
+    with pytest.raises(QuestionError, match="the question is empty"):
+        clean_question("\x00\x1b[2J\x07", 100)
