@@ -75,12 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from chatbot.chain import Chatbot, QuestionError
     from chatbot.config import ChatSettings
+    from chatbot.generative import LLMError
     from ingest import IngestError, SettingsError
-
-    try:
-        from chatbot.generative import LLMError
-    except ImportError:  # pragma: no cover
-        LLMError = RuntimeError  # noqa: N806
 
     try:
         settings = ChatSettings.from_env(
