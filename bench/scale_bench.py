@@ -50,15 +50,18 @@ def build(size: int, out: Path) -> dict:
     t = time.perf_counter()
     report = ingest_paths([corpus], settings)
     seconds = time.perf_counter() - t
-    if report.chunks_embedded or not stats_file.exists():
+    if report.chunks_embedded:
         stats = {
             "chunks": report.chunks_total,
             "embedded": report.chunks_embedded,
             "seconds": round(seconds, 1),
-            "chunks_per_s": round(report.chunks_embedded / seconds, 1) if seconds else 0,
+            "chunks_per_s": round(report.chunks_embedded / seconds, 1),
         }
         stats_file.write_text(json.dumps(stats), encoding="utf-8")
-    stats = json.loads(stats_file.read_text(encoding="utf-8"))
+    elif stats_file.exists() and json.loads(stats_file.read_text(encoding="utf-8"))["embedded"]:
+        stats = json.loads(stats_file.read_text(encoding="utf-8"))
+    else:  # built by another run (e.g. `python -m ingest`): no throughput on record
+        stats = {"chunks": report.chunks_total, "chunks_per_s": "n/a"}
     stats["reingest_s"] = round(seconds, 2) if not report.chunks_embedded else None
     stats["index_dir"] = index_dir
     return stats
