@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def serve_seed_app(base: Path):
     """Ingest seeds/ into ``base``/index with the real model and launch the web app on a free
-    port. Returns (demo, url, settings); the caller closes ``demo``."""
+    port. Returns (demo, url, settings, handlers); the caller closes ``demo``."""
     from chatbot.app import launch
     from chatbot.config import ChatSettings
     from ingest import IngestSettings, ingest_paths
@@ -56,5 +56,5 @@ def serve_seed_app(base: Path):
         docs_dir=base / "documents",
         eval_cases_file=base / "cases.jsonl",
     )
-    demo, _, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
-    return demo, url, settings
+    demo, handlers, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
+    return demo, url, settings, handlers

@@ -17,7 +17,7 @@ SEED_FILE = "000_762628c52ecf43e6.txt"
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory) -> Iterator[str]:
-    demo, local_url, _ = serve_seed_app(tmp_path_factory.mktemp("app-client"))
+    demo, local_url, _, _ = serve_seed_app(tmp_path_factory.mktemp("app-client"))
     try:
         yield local_url
     finally:

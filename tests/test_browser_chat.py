@@ -58,7 +58,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[tuple[str, ChatSettings]]:
-    demo, local_url, settings = serve_seed_app(tmp_path_factory.mktemp("app-browser"))
+    demo, local_url, settings, _ = serve_seed_app(tmp_path_factory.mktemp("app-browser"))
     try:
         yield local_url, settings
     finally:

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.app import launch
-from chatbot.config import ChatSettings
-from ingest import IngestSettings, ingest_paths
-from tests.conftest import ROOT, free_port, write
+from tests.conftest import serve_seed_app, write
 
 pytestmark = pytest.mark.model
 
@@ -42,17 +39,8 @@ FILLER = (
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[tuple[str, object]]:
-    """Like ``conftest.serve_seed_app``, keeping the handlers so a test can reingest."""
-    base = tmp_path_factory.mktemp("load")
-    index = IngestSettings(index_dir=base / "index", progress=False)
-    assert ingest_paths([ROOT / "seeds"], index).exit_code == 0
-    settings = ChatSettings(
-        index=index,
-        port=free_port(),
-        docs_dir=base / "documents",
-        eval_cases_file=base / "cases.jsonl",
-    )
-    demo, app, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
+    """The seed app and its handlers (so a test can start a reingest)."""
+    demo, url, _, app = serve_seed_app(tmp_path_factory.mktemp("load"))
     try:
         yield url, app
     finally:
