@@ -310,9 +310,10 @@ class DocIndex:
 
     def search(self, query: str, k: int) -> list[tuple[Document, float]]:
         """Dense search: documents with cosine similarity (higher is closer)."""
-        if self.count() == 0:
+        total = self.count()
+        if total == 0:
             return []
-        hits = self.vectorstore.similarity_search_with_score(query, k=min(k, self.count()))
+        hits = self.vectorstore.similarity_search_with_score(query, k=min(k, total))
         return [(doc, 1.0 - float(dist)) for doc, dist in hits]
 
     def get(self, ids: list[str]) -> list[StoredChunk]:
