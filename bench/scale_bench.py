@@ -4,9 +4,11 @@
 
 Prints, per size: ingest throughput (from the run that built it), index size on disk, answer
 p50/p95 (``Chatbot.answer``, extractive) and the p95 ratio to the smallest size (target: p95 at
-100k <= 2x p95 at 10k), BM25 build and query time, and peak RSS. The indexes are the cache:
-each is built once under ``bench/out/scale-<size>`` (about 82 chunks/s on 2 idle cores here, so
-~20 minutes for 100k) and reused by later runs, which only reingest by difference (nothing).
+100k <= 2x p95 at 10k), BM25 build (whole, from the collection), load and query time, the cost
+of reingesting after a one-file edit (and how much of it is the BM25 update), and peak RSS.
+The indexes are the cache: each is built once under ``bench/out/scale-<size>`` (about 82
+chunks/s on 2 idle cores here, so ~20 minutes for 100k) and reused by later runs, which only
+reingest by difference (nothing).
 """
 
 from __future__ import annotations
@@ -67,6 +69,44 @@ def build(size: int, out: Path) -> dict:
     return stats
 
 
+def edit_cycle(stats: dict, corpus: Path) -> dict:
+    """Reingest after editing one file, then after putting it back: the one-file edit cost,
+    and how much of it is the BM25 update (incremental since the segmented BM25 index)."""
+    from ingest.store import DocIndex
+
+    settings = IngestSettings(index_dir=stats["index_dir"], progress=False)
+    victim = sorted(p for p in corpus.rglob("*") if p.is_file())[0]
+    original = victim.read_bytes()
+    spent: list[float] = []
+    real = DocIndex.update_lexical
+
+    def timed(self, *args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - t)
+
+    DocIndex.update_lexical = timed
+    try:
+        victim.write_bytes(original + b"\n\nThe zeppelin hangar reopened on Tuesday.\n")
+        t = time.perf_counter()
+        edited = ingest_paths([corpus], settings)
+        edit_s = time.perf_counter() - t
+    finally:
+        victim.write_bytes(original)
+        t = time.perf_counter()
+        ingest_paths([corpus], settings)
+        revert_s = time.perf_counter() - t
+        DocIndex.update_lexical = real
+    return {
+        "edit_s": edit_s,
+        "revert_s": revert_s,
+        "edit_chunks": edited.chunks_embedded,
+        "edit_bm25_s": spent[0] if spent else float("nan"),
+    }
+
+
 def questions_for(index, n: int) -> list[str]:
     import random
 
@@ -89,6 +129,11 @@ def measure(stats: dict, n_questions: int) -> dict:
     t = time.perf_counter()
     index.rebuild_lexical()
     bm25_build = time.perf_counter() - t
+    from ingest.lexical import LexicalIndex
+
+    t = time.perf_counter()
+    LexicalIndex.load(index.lexical_dir)
+    bm25_load = time.perf_counter() - t
     questions = questions_for(index, n_questions)
     bm25_times = []
     for q in questions:
@@ -105,6 +150,7 @@ def measure(stats: dict, n_questions: int) -> dict:
         "p50": statistics.median(times),
         "p95": percentile(times, 0.95),
         "bm25_build_s": bm25_build,
+        "bm25_load_s": bm25_load,
         "bm25_p50": statistics.median(bm25_times),
         "bm25_p95": percentile(bm25_times, 0.95),
         "disk_mb": disk_mb(stats["index_dir"]),
@@ -120,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     # Build every index first: the chat process pins torch to one thread (DOCQA_TORCH_THREADS),
     # which would halve the embedding throughput of a build that came after a measurement.
     built = [(size, build(size, args.out)) for size in args.sizes]
+    for size, stats in built:
+        stats.update(edit_cycle(stats, args.out / f"scale-{size}-corpus"))
     rows = []
     for size, stats in built:
         rows.append((size, stats, measure(stats, args.questions)))
@@ -139,6 +187,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{size:>8}{stats['chunks']:>8}{stats['chunks_per_s']:>11}{m['disk_mb']:>9.0f}"
             f"{m['p50']:>8.1f}{m['p95']:>8.1f}{m['p95'] / base:>10.2f}{m['bm25_build_s']:>13.2f}"
             f"{m['bm25_p50']:>9.1f}/{m['bm25_p95']:.1f}"
+        )
+    print()
+    print(
+        f"{'size':>8}{'edit 1 file s':>14}{'chunks':>8}{'of it BM25 s':>13}{'revert s':>9}"
+        f"{'unchanged s':>12}{'bm25 load s':>12}"
+    )
+    for size, stats, m in rows:
+        print(
+            f"{size:>8}{stats['edit_s']:>14.2f}{stats['edit_chunks']:>8}"
+            f"{stats['edit_bm25_s']:>13.2f}{stats['revert_s']:>9.2f}"
+            f"{stats['reingest_s'] if stats['reingest_s'] is not None else 'n/a':>12}"
+            f"{m['bm25_load_s']:>12.2f}"
         )
     ratio = rows[-1][2]["p95"] / base
     print(

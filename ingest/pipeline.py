@@ -23,7 +23,7 @@ from ingest.config import IngestSettings
 from ingest.loaders import Discovery, FoundFile, LoadedDocument, LoadError, discover, load_document
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
-from ingest.store import DocIndex, IngestError
+from ingest.store import DocIndex, IngestError, StoredChunk, lexical_text
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -34,6 +34,7 @@ EXIT_OK = 0
 EXIT_NOTHING_DONE = 1
 EXIT_PARTIAL = 3
 WAVE_CHUNKS = 256  # at least this many chunks are written and committed together
+NEEDS_SWEEP = "needs_sweep"  # manifest meta: set while a dead run's orphans may remain
 
 
 @dataclass
@@ -225,13 +226,18 @@ def _waves(work: Sequence[Work], size: int) -> Iterable[list[Work]]:
 def apply_plan(
     plan: Plan, index: DocIndex, progress: Callable[[int], None] | None = None
 ) -> IngestReport:
-    """Write the plan: journal → embed and upsert → drop replaced chunks → commit, per wave."""
+    """Write the plan: journal → embed and upsert → drop replaced chunks → commit, per wave;
+    then the BM25 side, by the same difference."""
     report = IngestReport(plan)
     vs = index.vectorstore
     manifest = index.manifest
-    stale_pending = manifest.pending()
+    since = manifest.generation()
+    if manifest.pending():  # a run died mid-write: sweep its orphans once this one is done
+        manifest.set_meta(NEEDS_SWEEP, "1")
     batch = index.settings.batch_size
     fp = fingerprint(index.settings, index.model)
+    added: list[tuple[str, str]] = []
+    removed: list[str] = []
     for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * batch)):
         manifest.begin((w.key, w.ids) for w in wave)
         rows = [(i, c, w) for w in wave for i, c in zip(w.ids, w.chunks, strict=True)]
@@ -255,10 +261,12 @@ def apply_plan(
                 texts=[c.text for _, c, _ in todo],
                 metadatas=[chunk_metadata(w, c) for _, c, w in todo],
             )
+        added.extend((i, lexical_text_of(w, c)) for i, c, w in rows)
         report.chunks_written += len(rows)
         replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
         if replaced:
             vs.delete(ids=replaced)
+            removed.extend(replaced)
             report.chunks_removed += len(replaced)
         manifest.commit(
             DocRecord(
@@ -280,28 +288,40 @@ def apply_plan(
         gone = [i for r in plan.delete for i in r.chunk_ids]
         if gone:
             vs.delete(ids=gone)
+            removed.extend(gone)
         report.chunks_removed += len(gone)
         manifest.commit([], deleted=[r.doc_key for r in plan.delete])
-    if stale_pending or plan.work or plan.delete:
-        report.orphans_removed = sweep_orphans(index)
+    if manifest.get_meta(NEEDS_SWEEP):
+        orphans = sweep_orphans(index)
+        removed.extend(orphans)
+        report.orphans_removed = len(orphans)
+        manifest.set_meta(NEEDS_SWEEP, "")
     # After the chunks, before BM25: readers elsewhere rebuild theirs when this changes. Also
     # catches up a run that committed and was then killed before publishing.
     index.publish_generation()
-    if stale_pending or plan.work or plan.delete:
-        index.rebuild_lexical()
+    if manifest.generation() != since or report.orphans_removed:
+        index.update_lexical(added, removed, since=since)
     report.chunks_total = index.count()
     return report
 
 
-def sweep_orphans(index: DocIndex) -> int:
-    """Delete chunks no committed document owns (left by a run killed mid-write)."""
+def lexical_text_of(work: Work, chunk: Chunk) -> str:
+    """What BM25 indexes for a chunk being written (as ``lexical_text`` of the stored one)."""
+    return lexical_text(StoredChunk("", chunk.text, {"title": work.doc.title or ""}))
+
+
+def sweep_orphans(index: DocIndex) -> list[str]:
+    """Delete chunks no committed document owns (left by a run killed mid-write).
+
+    Lists every id in the collection (1 s at 100k chunks), so it runs only after a run that
+    died: a run that finishes leaves nothing behind (its journal is emptied by its commits)."""
     orphans = sorted(index.all_ids() - index.manifest.all_chunk_ids())
     if orphans:
         logger.info("removing %d orphan chunks", len(orphans))
         for start in range(0, len(orphans), 5000):
             index.vectorstore.delete(ids=orphans[start : start + 5000])
     index.manifest.clear_pending()
-    return len(orphans)
+    return orphans
 
 
 def reset_index(settings: IngestSettings) -> None:

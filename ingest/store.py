@@ -248,21 +248,71 @@ class DocIndex:
         return base / self.collection_id if self.settings.uses_server else base
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, loaded once and rebuilt whenever the index has changed since."""
+        """The BM25 index for the current generation: kept in memory, reloaded (new segments
+        only) when a writer has saved a newer one, else brought up to date from the store."""
         generation = self.generation()
-        if self._lexical is None or self._lexical.generation != generation:
-            loaded = LexicalIndex.load(self.lexical_dir)
+        current = self._lexical
+        if current is None or current.generation != generation:
+            loaded = LexicalIndex.load(self.lexical_dir, previous=current)
             if loaded is None or loaded.generation != generation:
-                loaded = self.rebuild_lexical(generation)
+                loaded = self.sync_lexical(generation, base=loaded or current)
             self._lexical = loaded
         return self._lexical
+
+    def sync_lexical(
+        self, generation: int | None = None, base: LexicalIndex | None = None
+    ) -> LexicalIndex:
+        """Bring ``base`` (any earlier state) in step with the collection by chunk-id
+        difference: a chunk id names its text, so only the ids need listing and only new
+        chunks reading. Without a base, or when most chunks changed, build it whole."""
+        generation = self.generation() if generation is None else generation
+        have = self.all_ids()
+        live = base.live_ids() if base is not None else set()
+        if base is None or len(have - live) > len(have) // 2:
+            return self.rebuild_lexical(generation)
+        new = sorted(have - live)
+        logger.info(
+            "updating the BM25 index to generation %d: +%d -%d chunks",
+            generation,
+            len(new),
+            len(live - have),
+        )
+        added = (
+            (c.id, lexical_text(c))
+            for start in range(0, len(new), 5000)
+            for c in self.get(new[start : start + 5000])
+        )
+        return self._keep_lexical(base.updated(added, live - have, generation))
+
+    def update_lexical(
+        self, added: Iterable[tuple[str, str]], removed: Iterable[str], since: int
+    ) -> LexicalIndex:
+        """Apply a writer's own changes (chunk id + BM25 text added, ids removed) to the BM25
+        index it left at generation ``since``; any other starting point is synced instead."""
+        generation = self.generation()
+        base = self._lexical if self._lexical is not None else LexicalIndex.load(self.lexical_dir)
+        if base is None and since == 0:
+            base = LexicalIndex.build((), 0)
+        if base is None or base.generation != since:
+            return self.sync_lexical(generation, base=base)
+        updated = base.updated(added, removed, generation)
+        if len(updated) != self.count():
+            logger.warning(
+                "BM25 index holds %d chunks, the collection %d: resyncing",
+                len(updated),
+                self.count(),
+            )
+            return self.sync_lexical(generation, base=updated)
+        return self._keep_lexical(updated)
 
     def rebuild_lexical(self, generation: int | None = None) -> LexicalIndex:
         generation = self.generation() if generation is None else generation
         logger.info("building the BM25 index (generation %d)", generation)
-        lexical = LexicalIndex.build(
-            ((c.id, lexical_text(c)) for c in self.iter_chunks()), generation
+        return self._keep_lexical(
+            LexicalIndex.build(((c.id, lexical_text(c)) for c in self.iter_chunks()), generation)
         )
+
+    def _keep_lexical(self, lexical: LexicalIndex) -> LexicalIndex:
         try:
             lexical.save(self.lexical_dir)
         except OSError as exc:  # a read-only index folder: keep it in memory only

@@ -141,9 +141,9 @@ def test_collection_metadata_records_generation_and_keeps_the_rest(tmp_path, fak
     assert col.configuration_json["hnsw"]["space"] == "cosine"
 
 
-def test_reader_elsewhere_follows_the_server(tmp_path, fake_settings):
+def test_reader_elsewhere_follows_the_server(tmp_path, fake_settings, monkeypatch):
     """A chatbot on another machine: other index_dir, no manifest; BM25 from the server's
-    chunks, rebuilt when a reingest changes them."""
+    chunks, brought up to date (by chunk-id difference) when a reingest changes them."""
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
     elsewhere = fake_settings.replace(index_dir=tmp_path / "reader")
@@ -160,9 +160,11 @@ def test_reader_elsewhere_follows_the_server(tmp_path, fake_settings):
         write(docs / "new.txt", "The zeppelin hangar reopened. " + PARA)
         ingest_paths([docs], fake_settings)
         assert reader.generation() == gen + 1
+        monkeypatch.setattr(reader, "iter_chunks", lambda *a, **k: pytest.fail("rebuilt whole"))
         hits = reader.lexical_search("zeppelin hangar", 3)
         new_ids = {c.id for c in stored(fake_settings) if c.metadata["source"] == "new.txt"}
         assert hits and hits[0][0] in new_ids
+        monkeypatch.undo()  # documents() lists the chunks: a reader without a manifest must
         assert "new.txt" in {d.source for d in reader.documents()}
         assert (elsewhere.index_dir / "bm25").is_dir()  # cached for the next start
     finally:

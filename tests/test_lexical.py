@@ -1,0 +1,252 @@
+"""The segmented BM25 index: bm25s' scores, updates equal to a rebuild, and the files on disk."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from ingest import ingest_paths, open_index
+from ingest.lexical import MAX_SEGMENTS, LexicalIndex, Segment, tokenize
+from ingest.store import DocIndex
+from tests.conftest import write
+
+WORDS = (
+    "policy tariff trade china tax budget vote senate house court judge ruling appeal market "
+    "stock bond rate inflation energy oil gas climate water council school health rail"
+).split()
+QUERIES = [
+    "policy tariff trade",
+    "court court ruling",  # a repeated query word counts twice, as in bm25s
+    "oil",
+    "the of and",  # nothing but stopwords
+    "zeppelin",  # in no chunk
+    "inflation rate bond market water",
+]
+
+
+def texts(n: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 40))) for _ in range(n)]
+
+
+def scores(index: LexicalIndex, query: str) -> dict[str, float]:
+    return dict(index.search(query, 10_000))
+
+
+def assert_same(a: LexicalIndex, b: LexicalIndex) -> None:
+    assert len(a) == len(b)
+    assert a.live_ids() == b.live_ids()
+    for q in QUERIES:
+        sa, sb = scores(a, q), scores(b, q)
+        assert sa.keys() == sb.keys(), q
+        assert all(sa[k] == pytest.approx(sb[k], rel=1e-9) for k in sa), q
+
+
+def test_scores_equal_bm25s():
+    import bm25s
+
+    docs = texts(400)
+    ids = [f"c{i}" for i in range(len(docs))]
+    ours = LexicalIndex.build(zip(ids, docs, strict=True), 1)
+    theirs = bm25s.BM25()
+    theirs.index(tokenize(docs), show_progress=False)
+    compared = 0
+    for q in QUERIES:
+        tokens = tokenize([q])
+        expected: dict[str, float] = {}
+        if tokens[0] and any(t in theirs.vocab_dict for t in tokens[0]):
+            found, values = theirs.retrieve(tokens, k=len(docs), show_progress=False)
+            pairs = zip(found[0], values[0], strict=True)
+            expected = {ids[int(d)]: float(s) for d, s in pairs if s > 0}
+        got = scores(ours, q)
+        assert got.keys() == expected.keys(), q
+        assert all(got[k] == pytest.approx(expected[k], rel=1e-5) for k in got), q
+        compared += len(got)
+    assert compared > 500
+
+
+def test_top_k_is_the_best_k_in_order():
+    docs = texts(300, seed=2)
+    index = LexicalIndex.build(((f"c{i}", t) for i, t in enumerate(docs)), 1)
+    everything = index.search("court ruling appeal", 10_000)
+    top = index.search("court ruling appeal", 7)
+    assert top == everything[:7]
+    assert [s for _, s in everything] == sorted((s for _, s in everything), reverse=True)
+    assert index.search("court", 0) == []
+
+
+def test_an_update_equals_a_rebuild_of_the_result():
+    docs = texts(300, seed=3)
+    base = LexicalIndex.build(((f"c{i}", t) for i, t in enumerate(docs)), 1)
+    fresh = texts(40, seed=4)
+    added = [(f"n{i}", t) for i, t in enumerate(fresh)]
+    removed = [f"c{i}" for i in range(0, 300, 7)]
+    updated = base.updated(added, removed, 2)
+    assert updated.generation == 2
+    survivors = [(f"c{i}", t) for i, t in enumerate(docs) if f"c{i}" not in set(removed)]
+    assert_same(updated, LexicalIndex.build(survivors + added, 2))
+    # The base is untouched (a search in flight keeps its view).
+    assert_same(base, LexicalIndex.build(((f"c{i}", t) for i, t in enumerate(docs)), 1))
+    # Adding what is there changes nothing; removing what is not there neither.
+    again = updated.updated(added[:5], ["never-stored"], 3)
+    assert len(again.segments) == len(updated.segments)
+    assert_same(again, updated)
+
+
+def test_many_small_updates_stay_few_segments_and_exact():
+    docs = texts(200, seed=5)
+    live = {f"c{i}": t for i, t in enumerate(docs)}
+    index = LexicalIndex.build(live.items(), 0)
+    rng = random.Random(6)
+    for step in range(1, 40):
+        gone = rng.sample(sorted(live), 6)
+        new = {f"s{step}-{j}": t for j, t in enumerate(texts(5, seed=100 + step))}
+        index = index.updated(new.items(), gone, step)
+        for g in gone:
+            del live[g]
+        live.update(new)
+        assert len(index.segments) <= MAX_SEGMENTS
+    assert all(d.sum() <= 0.3 * len(s) for s, d in zip(index.segments, index.dead, strict=True))
+    assert_same(index, LexicalIndex.build(live.items(), 39))
+
+
+def test_removing_everything_leaves_an_empty_index():
+    index = LexicalIndex.build([("a", "oil gas"), ("b", "oil court")], 1)
+    empty = index.updated((), ["a", "b"], 2)
+    assert len(empty) == 0 and empty.segments == []
+    assert empty.search("oil", 5) == []
+    assert LexicalIndex.build((), 0).search("oil", 5) == []
+
+
+def test_save_writes_only_new_segments_and_load_reuses_known_ones(tmp_path):
+    folder = tmp_path / "bm25"
+    base = LexicalIndex.build(((f"c{i}", t) for i, t in enumerate(texts(100))), 1)
+    base.save(folder)
+    first = {p.name: p.stat().st_mtime_ns for p in folder.glob("seg-*.npz")}
+    assert len(first) == 1
+
+    updated = base.updated([("n1", "zeppelin hangar")], ["c3"], 2)
+    updated.save(folder)
+    second = {p.name: p.stat().st_mtime_ns for p in folder.glob("seg-*.npz")}
+    assert len(second) == 2 and {k: second[k] for k in first} == first  # old one untouched
+
+    reloaded = LexicalIndex.load(folder, previous=base)
+    assert reloaded is not None and reloaded.generation == 2
+    assert reloaded.segments[0] is base.segments[0]  # not read again
+    assert_same(reloaded, updated)
+    assert_same(LexicalIndex.load(folder), updated)  # and from nothing
+
+
+def test_merged_away_segments_are_deleted_and_old_format_files_too(tmp_path):
+    folder = tmp_path / "bm25"
+    folder.mkdir()
+    (folder / "ids.json").write_text("{}", encoding="utf-8")  # the single-bm25s layout
+    (folder / "params.index.json").write_text("{}", encoding="utf-8")
+    assert LexicalIndex.load(folder) is None
+    index = LexicalIndex.build([("a", "oil gas")], 1)
+    for step in range(2, 3 + MAX_SEGMENTS):
+        index = index.updated([(f"n{step}", "court ruling")], (), step)
+        index.save(folder)
+    on_disk = {p.name for p in folder.iterdir()}
+    assert on_disk == {s.filename for s in index.segments} | {"segments.json", ".lock"}
+
+
+def test_a_reader_rereads_the_list_when_a_segment_went_meanwhile(tmp_path, monkeypatch):
+    folder = tmp_path / "bm25"
+    LexicalIndex.build([("a", "oil gas"), ("b", "court")], 4).save(folder)
+    real = Segment.load
+    calls = []
+
+    def flaky(cls_folder: Path, name: str) -> Segment:
+        calls.append(name)
+        if len(calls) == 1:
+            raise FileNotFoundError(name)
+        return real(cls_folder, name)
+
+    monkeypatch.setattr(Segment, "load", staticmethod(flaky))
+    loaded = LexicalIndex.load(folder)
+    assert loaded is not None and len(calls) == 2 and loaded.search("oil", 1)[0][0] == "a"
+
+
+def test_unreadable_state_is_none(tmp_path):
+    folder = tmp_path / "bm25"
+    LexicalIndex.build([("a", "oil gas")], 1).save(folder)
+    (folder / "segments.json").write_text("{not json", encoding="utf-8")
+    assert LexicalIndex.load(folder) is None
+    assert LexicalIndex.load(tmp_path / "missing") is None
+
+
+# ---- through the index: an edit costs its own chunks, not the corpus
+
+
+def _many_files(root: Path, n: int) -> Path:
+    for i, text in enumerate(texts(n, seed=9)):
+        write(root / f"doc{i:03}.txt", f"Report {i}. {text}.")
+    return root
+
+
+def test_editing_one_file_updates_bm25_without_reading_the_corpus(
+    tmp_path, fake_settings, monkeypatch
+):
+    docs = _many_files(tmp_path / "docs", 40)
+    ingest_paths([docs], fake_settings)
+
+    def whole(*_a, **_k):
+        raise AssertionError("the whole collection was read")
+
+    monkeypatch.setattr(DocIndex, "iter_chunks", whole)
+    monkeypatch.setattr(DocIndex, "all_ids", whole)
+    write(docs / "doc007.txt", "The zeppelin hangar reopened on Tuesday.")
+    (docs / "doc011.txt").unlink()
+    write(docs / "extra.txt", "A quiet harbour and its lighthouse keeper.")
+    report = ingest_paths([docs], fake_settings)
+    assert (len(report.plan.update), len(report.plan.add), len(report.plan.delete)) == (1, 1, 1)
+
+    index = open_index(fake_settings)
+    try:
+        monkeypatch.undo()
+        by_source = {c.id: c.metadata["source"] for c in index.iter_chunks()}
+        monkeypatch.setattr(DocIndex, "iter_chunks", whole)
+        monkeypatch.setattr(DocIndex, "all_ids", whole)
+        lexical = index.lexical()  # loaded from disk, not rebuilt
+        assert lexical.live_ids() == set(by_source)
+        assert by_source[index.lexical_search("zeppelin hangar", 1)[0][0]] == "doc007.txt"
+        assert by_source[index.lexical_search("lighthouse keeper", 1)[0][0]] == "extra.txt"
+        assert all(by_source[i] != "doc011.txt" for i, _ in index.lexical_search("report", 99))
+    finally:
+        index.close()
+
+
+def test_a_stale_bm25_index_is_synced_by_difference(tmp_path, fake_settings, monkeypatch):
+    """A reader whose BM25 state is older than the collection (say the writer died before
+    saving it) fetches only the chunks it lacks."""
+    docs = _many_files(tmp_path / "docs", 30)
+    ingest_paths([docs], fake_settings)
+    folder = open_index(fake_settings).lexical_dir
+    old_state = (folder / "segments.json").read_text(encoding="utf-8")
+    old_files = {p.name: p.read_bytes() for p in folder.glob("seg-*.npz")}
+    write(docs / "doc003.txt", "The zeppelin hangar reopened on Tuesday.")
+    ingest_paths([docs], fake_settings)
+    for name, data in old_files.items():  # put the older state back
+        (folder / name).write_bytes(data)
+    (folder / "segments.json").write_text(old_state, encoding="utf-8")
+
+    fetched: list[int] = []
+    real_get = DocIndex.get
+
+    def counting_get(self, ids):
+        fetched.append(len(ids))
+        return real_get(self, ids)
+
+    monkeypatch.setattr(DocIndex, "get", counting_get)
+    monkeypatch.setattr(DocIndex, "iter_chunks", lambda *a, **k: pytest.fail("rebuilt whole"))
+    index = open_index(fake_settings)
+    try:
+        hits = index.lexical_search("zeppelin hangar", 1)
+        assert hits and index.get([hits[0][0]])[0].metadata["source"] == "doc003.txt"
+        assert sum(fetched[:-1]) == 1  # the one new chunk (the last get is this test's)
+        assert len(index.lexical()) == index.count()
+    finally:
+        index.close()
