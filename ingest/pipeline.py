@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,11 +122,19 @@ def fingerprint(settings: IngestSettings, model: str) -> str:
     return f"{model}|{settings.chunk_size}|{settings.chunk_overlap}|split{SPLITTER_VERSION}"
 
 
-def chunk_id(key: str, content_hash: str, fp: str, index: int) -> str:
-    """Deterministic: document identity + content (and chunking) hash + chunk index."""
+def chunk_ids(key: str, title: str, fp: str, texts: Sequence[str]) -> list[str]:
+    """Deterministic ids: document identity + the chunk's own text (with the document title,
+    which BM25 indexes too, and the chunking fingerprint) + which repeat of that text in the
+    document it is. Editing a document changes only the ids of the chunks whose text changed,
+    so only those are embedded again; the others get their new offsets as metadata."""
     doc = hashlib.sha256(key.encode()).hexdigest()[:16]
-    content = hashlib.sha256(f"{content_hash}|{fp}".encode()).hexdigest()[:16]
-    return f"{doc}-{content}-{index:05d}"
+    seen: Counter[str] = Counter()
+    ids = []
+    for text in texts:
+        digest = hashlib.sha256(f"{fp}|{title}|{text}".encode()).hexdigest()[:16]
+        ids.append(f"{doc}-{digest}-{seen[digest]:03d}")
+        seen[digest] += 1
+    return ids
 
 
 @contextmanager
@@ -174,7 +183,7 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
             continue
         work = Work(found, doc, st.st_size, st.st_mtime_ns, old)
         work.chunks = splitter.split(doc.text)
-        work.ids = [chunk_id(key, doc.content_hash, fp, c.index) for c in work.chunks]
+        work.ids = chunk_ids(key, doc.title or "", fp, [c.text for c in work.chunks])
         (plan.update if old else plan.add).append(work)
     walked = {str(root) for root in discovery.roots}
     # A folder that could not be listed hides its files: never delete what it may still hold.
@@ -187,6 +196,9 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
             continue
         plan.delete.append(record)
     return plan
+
+
+OPTIONAL_META: dict[str, Any] = {"date": None, "page": None, "page_end": None}
 
 
 def chunk_metadata(work: Work, chunk: Chunk) -> dict[str, Any]:
@@ -260,6 +272,13 @@ def apply_plan(
                 embeddings=vectors,
                 texts=[c.text for _, c, _ in todo],
                 metadatas=[chunk_metadata(w, c) for _, c, w in todo],
+            )
+        kept = [r for r in rows if r[0] in have]  # same text: vector kept, offsets refreshed
+        if kept:
+            index.update_metadata(
+                ids=[i for i, _, _ in kept],
+                # Chroma merges metadata on update: None drops a key the new version lacks.
+                metadatas=[{**OPTIONAL_META, **chunk_metadata(w, c)} for _, c, w in kept],
             )
         added.extend((i, lexical_text_of(w, c)) for i, c, w in rows)
         report.chunks_written += len(rows)

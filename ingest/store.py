@@ -337,6 +337,10 @@ class DocIndex:
             ids=ids, embeddings=embeddings, documents=texts, metadatas=metadatas
         )
 
+    def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
+        """Replace the metadata of stored chunks, keeping their text and vectors."""
+        self.vectorstore._collection.update(ids=ids, metadatas=metadatas)
+
     def count(self) -> int:
         return self.vectorstore._collection.count()
 

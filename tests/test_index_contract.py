@@ -97,6 +97,30 @@ def test_changed_file_replaces_only_its_chunks(tmp_path, fake_settings):
     assert others_before == others_after
 
 
+def test_editing_a_paragraph_reembeds_only_the_chunks_that_changed(tmp_path, fake_settings):
+    paragraphs = [
+        f"Item {i}: the council heard {i * 7} residents on the {name} budget, and the clerk "
+        f"recorded {i + 3} objections about the schedule for the {name} works."
+        for i, name in enumerate(["water", "road", "school", "park", "library", "harbour"] * 4)
+    ]
+    doc = write(tmp_path / "docs" / "minutes.txt", "date 2021-05-04\n\n" + "\n\n".join(paragraphs))
+    first = ingest_paths([doc.parent], fake_settings)
+    assert first.chunks_written >= 6
+    edited = paragraphs[:12] + ["A new motion on street lighting was tabled."] + paragraphs[12:]
+    doc.write_text("\n\n".join(edited), encoding="utf-8")  # no date line any more
+    emb = CountingEmbedding(size=384)
+    report = ingest_paths([doc.parent], fake_settings, embeddings=emb)
+    assert 1 <= emb.texts <= 2 < report.chunks_written  # the chunk(s) around the new motion
+    text = load_document(doc, "minutes.txt").text
+    chunks = sorted(stored(fake_settings), key=lambda c: c.metadata["chunk_index"])
+    assert [c.metadata["chunk_index"] for c in chunks] == list(range(report.chunks_written))
+    for chunk in chunks:  # the kept ones point at their new place, and lost the date
+        assert text[chunk.metadata["start"] : chunk.metadata["end"]] == chunk.text
+        assert "date" not in chunk.metadata
+        assert chunk.metadata["content_hash"] == load_document(doc, "minutes.txt").content_hash
+    assert any("street lighting" in c.text for c in chunks)
+
+
 def test_deleted_file_loses_its_chunks(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
