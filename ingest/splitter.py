@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
@@ -53,19 +54,36 @@ class TokenSplitter:
         self._tokenizer = make_tokenizer(model)
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self._doc: _TokenOffsets | None = None
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def split(self, text: str) -> list[Chunk]:
-        spans = self._spans(text, 0, len(text), self.chunk_size, self.chunk_overlap)
+        self._doc = _TokenOffsets(self._tokenizer, text)
+        try:
+            spans = self._spans(text, 0, len(text), self.chunk_size, self.chunk_overlap)
+        finally:
+            self._doc = None
         return [Chunk(i, text[a:b], a, b) for i, (a, b) in enumerate(spans)]
+
+    def _count(self, text: str, start: int, end: int) -> int:
+        """Tokens of ``text[start:end]``: from the whole document's tokens when no token
+        crosses either end (tokenised once per document, not once per level), else by
+        tokenising the span. Both give the same count: the tokenizer's pre-tokenizer splits
+        at whitespace and punctuation, so a span's tokens are the document's inside it."""
+        doc = self._doc
+        if doc is not None:
+            counted = doc.count(start, end)
+            if counted is not None:
+                return counted
+        return self.count_tokens(text[start:end])
 
     def _spans(self, text: str, start: int, end: int, size: int, overlap: int) -> list[_Span]:
         limit = min(size, MODEL_WINDOW_TOKENS)
         out: list[_Span] = []
         for a, b in self._split(text, start, end, SEPARATORS, size, overlap):
-            if size <= 1 or b - a <= 1 or self.count_tokens(text[a:b]) <= limit:
+            if size <= 1 or b - a <= 1 or self._count(text, a, b) <= limit:
                 out.append((a, b))
                 continue
             # Pieces are measured one by one; joined, they can tokenize a little longer.
@@ -89,7 +107,7 @@ class TokenSplitter:
         out: list[_Span] = []
         small: list[tuple[int, int, int]] = []  # (start, end, tokens) of pieces under size
         for a, b in _pieces(text, start, end, separator):
-            n = self.count_tokens(text[a:b])
+            n = self._count(text, a, b)
             if n < size:
                 small.append((a, b, n))
                 continue
@@ -123,6 +141,33 @@ class TokenSplitter:
         if window and (span := _strip(text, window[0][0], window[-1][1])) is not None:
             out.append(span)
         return out
+
+
+class _TokenOffsets:
+    """A document's tokens as sorted character offsets, to count the tokens of a span."""
+
+    def __init__(self, tokenizer: object, text: str) -> None:
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets  # type: ignore[attr-defined]
+        self.starts = [s for s, _ in offsets]
+        self.ends = [e for _, e in offsets]
+        self.usable = all(
+            a <= b for a, b in zip(self.starts, self.starts[1:], strict=False)
+        ) and all(a <= b for a, b in zip(self.ends, self.ends[1:], strict=False))
+
+    def _clean(self, at: int) -> int | None:
+        """The index of the first token starting at or after ``at``, if no token crosses it."""
+        i = bisect_left(self.starts, at)
+        if i > 0 and self.ends[i - 1] > at:
+            return None
+        return i
+
+    def count(self, start: int, end: int) -> int | None:
+        if not self.usable:
+            return None
+        first, stop = self._clean(start), self._clean(end)
+        if first is None or stop is None:
+            return None
+        return stop - first
 
 
 def _pieces(text: str, start: int, end: int, separator: str) -> list[_Span]:

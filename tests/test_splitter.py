@@ -248,3 +248,28 @@ def test_same_chunks_as_langchains_recursive_splitter(size, overlap):
         paras = [" ".join(rng.sample(words, rng.randint(5, 120))) for _ in range(12)]
         text = "\n\n".join(paras)
         assert [c.text for c in ours.split(text)] == theirs.split_text(text)
+
+
+class _SpanBySpan(TokenSplitter):
+    """Counts every span by tokenising it alone (the splitter before document offsets)."""
+
+    def _count(self, text: str, start: int, end: int) -> int:
+        return self.count_tokens(text[start:end])
+
+
+ODD = list("abcdefgh ijklmnop\n\n. , ; : ! ? éüñ 中文字 😀 \t\u00ad\u200b ABC-'\"()[]") + [
+    "unbrokenword" * 30,
+    "\n\n",
+    ". ",
+]
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(128, 24), (16, 4), (254, 0)])
+def test_counting_from_document_offsets_changes_no_chunk(size, overlap):
+    rng = random.Random(size)
+    texts = [SEED.read_text(encoding="utf-8")] + [
+        "".join(rng.choice(ODD) for _ in range(rng.randint(0, 2500))) for _ in range(40)
+    ]
+    fast, direct = TokenSplitter("fake", size, overlap), _SpanBySpan("fake", size, overlap)
+    for text in texts:
+        assert fast.split(text) == direct.split(text)
