@@ -145,7 +145,8 @@ class DocIndex:
             raise IndexMismatchError(
                 f"index {where} (collection {settings.collection!r}) was built with "
                 f"embedding model {built.get('embedding_model')!r}, but settings ask for "
-                f"{self.model!r}: rebuild it with --reset or use another --index-dir"
+                f"{self.model!r}: set DOCQA_EMBEDDING_MODEL (--embedding-model) to the model "
+                "that built it, rebuild it with --reset or use another --index-dir"
                 + (" or --collection" if settings.uses_server else "")
             )
         if built is None and not writable:
