@@ -66,7 +66,7 @@ RATIO_TARGET = 0.95
 REINGEST_TARGET = 0.02
 ENCODE_BATCH = 32  # what ingest.embeddings.LazyEmbeddings asks make_embeddings for
 # Timed calls that never nest in one another (encode runs inside embed_documents).
-OUTER_TIMERS = ("embed_documents", "upsert", "rebuild_lexical")
+OUTER_TIMERS = ("embed_documents", "upsert", "update_lexical")
 
 # ------------------------------------------------------------------ synthetic corpus
 # Deterministic English prose from templates and word lists (no downloads, public domain).
@@ -442,7 +442,7 @@ class Timers:
 @contextmanager
 def instrumented(model: Any, timers: Timers) -> Iterator[None]:
     """Time SentenceTransformer.encode (this instance), HuggingFaceEmbeddings.embed_documents,
-    chromadb Collection.upsert and DocIndex.rebuild_lexical (the BM25 side index, where the
+    chromadb Collection.upsert and DocIndex.update_lexical (the BM25 side index, where the
     store has one) while the block runs."""
     from chromadb.api.models.Collection import Collection
     from langchain_huggingface import HuggingFaceEmbeddings
@@ -453,8 +453,8 @@ def instrumented(model: Any, timers: Timers) -> Iterator[None]:
         (HuggingFaceEmbeddings, "embed_documents", HuggingFaceEmbeddings.embed_documents),
         (Collection, "upsert", Collection.upsert),
     ]
-    if hasattr(DocIndex, "rebuild_lexical"):
-        patches.append((DocIndex, "rebuild_lexical", DocIndex.rebuild_lexical))
+    if hasattr(DocIndex, "update_lexical"):
+        patches.append((DocIndex, "update_lexical", DocIndex.update_lexical))
     model.encode = timers.wrap("encode", model.encode)  # instance attribute shadows the method
     for owner, name, orig in patches:
         setattr(owner, name, timers.wrap(name, orig))
@@ -810,7 +810,7 @@ def run(args: argparse.Namespace) -> Results:
             changed_s, changed_embedded = changed.seconds, changed.chunks_embedded
             changed_parts = {
                 k: changed_run.timers.seconds.get(k, 0.0)
-                for k in ("encode", "upsert", "rebuild_lexical")
+                for k in ("encode", "upsert", "update_lexical")
             }
             log(f"reingest (1 file changed): {changed_s:.2f}s ({changed.summary()})")
         else:
@@ -858,7 +858,7 @@ def run(args: argparse.Namespace) -> Results:
             pipeline_encode_s=timers.seconds.get("encode", 0.0),
             pipeline_embed_documents_s=timers.seconds.get("embed_documents", 0.0),
             pipeline_upsert_s=timers.seconds.get("upsert", 0.0),
-            pipeline_bm25_s=timers.seconds.get("rebuild_lexical", 0.0),
+            pipeline_bm25_s=timers.seconds.get("update_lexical", 0.0),
             pipeline_other_s=best.other_s,
             encode_calls=timers.calls.get("encode", 0),
             upsert_calls=timers.calls.get("upsert", 0),
@@ -976,7 +976,7 @@ def table(r: Results) -> str:
             "reingest, 1 file changed",
             f"{r.changed_s:.2f} s  ({r.changed_chunks_embedded} embedded; "
             + ", ".join(
-                f"{k.replace('rebuild_lexical', 'BM25')} {v:.2f}"
+                f"{k.replace('update_lexical', 'BM25')} {v:.2f}"
                 for k, v in r.changed_parts_s.items()
             )
             + ")",
