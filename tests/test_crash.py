@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingest import IngestSettings, open_index
+from ingest.lexical import LexicalIndex
 from ingest.manifest import Manifest
 from tests.conftest import subprocess_env, write
 
@@ -60,6 +61,10 @@ def assert_consistent(settings: IngestSettings) -> None:
         per_slot = Counter((c.metadata["source"], c.metadata["chunk_index"]) for c in chunks)
         assert max(per_slot.values()) == 1, "duplicate chunks"
         assert index.manifest.pending() == {}
+        # The BM25 side the finishing run saved holds exactly the stored chunks.
+        saved = LexicalIndex.load(index.lexical_dir)
+        assert saved is not None and saved.generation == index.generation()
+        assert saved.live_ids() == ids
     finally:
         index.close()
 
@@ -109,6 +114,7 @@ def test_killed_ingest_leaves_a_usable_index_and_the_rerun_finishes(tmp_path):
         try:
             if index.count():
                 assert index.search("water budget", k=3), f"seed {seed}"
+                assert index.lexical_search("water budget", 3), f"seed {seed}"
         finally:
             index.close()
     assert kills >= 2, f"the run finished before most kills (seed {seed}); make the corpus bigger"
