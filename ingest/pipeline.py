@@ -24,7 +24,7 @@ from ingest.config import IngestSettings
 from ingest.loaders import Discovery, FoundFile, LoadedDocument, LoadError, discover, load_document
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
-from ingest.store import DocIndex, IngestError, StoredChunk, lexical_text
+from ingest.store import WRITE_LOCK, DocIndex, IngestError, StoredChunk, lexical_text
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -140,13 +140,20 @@ def chunk_ids(key: str, title: str, fp: str, texts: Sequence[str]) -> list[str]:
 @contextmanager
 def _write_lock(index_dir: Path):
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / "ingest.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IngestError(
-                f"another ingest is writing to {index_dir}; try again when it ends"
-            ) from None
+    with open(index_dir / WRITE_LOCK, "w") as fh:
+        # Readers probe the lock (a shared lock held for microseconds): retry briefly, so
+        # only another writer makes this fail.
+        deadline = time.monotonic() + 0.5
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IngestError(
+                        f"another ingest is writing to {index_dir}; try again when it ends"
+                    ) from None
+                time.sleep(0.01)
         yield
 
 

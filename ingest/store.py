@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 CHROMA_SUBDIR = "chroma"
 CONNECT_TIMEOUT_S = 5.0
 # Keys of the collection metadata (besides "embedding_model") and of the manifest's meta table.
+WRITE_LOCK = "ingest.lock"  # in index_dir: held (flock) by the ingest run writing to it
 GENERATION_KEY = "docqa_generation"  # the manifest generation of the last committing run
 OWNER_KEY = "docqa_manifest_id"  # the manifest (the ingesting index_dir) that maintains it
 MANIFEST_ID = "manifest_id"
@@ -256,9 +257,30 @@ class DocIndex:
         if current is None or current.generation != generation:
             loaded = LexicalIndex.load(self.lexical_dir, previous=current)
             if loaded is None or loaded.generation != generation:
-                loaded = self.sync_lexical(generation, base=loaded or current)
+                base = loaded or current
+                if base is not None and self._ingest_running():
+                    # An ingest here commits wave by wave and saves BM25 when it ends: keep
+                    # the last state meanwhile instead of chasing each wave.
+                    self._lexical = base
+                    return base
+                loaded = self.sync_lexical(generation, base=base)
             self._lexical = loaded
         return self._lexical
+
+    def _ingest_running(self) -> bool:
+        """Whether an ingest run holds this index folder's write lock (any process)."""
+        import fcntl
+
+        try:
+            with open(self.settings.index_dir / WRITE_LOCK, "a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                return False
+        except OSError:
+            return False
 
     def sync_lexical(
         self, generation: int | None = None, base: LexicalIndex | None = None

@@ -250,3 +250,64 @@ def test_a_stale_bm25_index_is_synced_by_difference(tmp_path, fake_settings, mon
         assert len(index.lexical()) == index.count()
     finally:
         index.close()
+
+
+def test_a_reader_keeps_its_bm25_while_an_ingest_runs_then_follows(
+    tmp_path, fake_settings, monkeypatch
+):
+    """Mid-run the manifest moves wave by wave but BM25 is saved at the end: a reader does not
+    chase the waves (each would list every id), it keeps its state until the run is over."""
+    from ingest.pipeline import _write_lock
+
+    docs = _many_files(tmp_path / "docs", 10)
+    ingest_paths([docs], fake_settings)
+    reader = open_index(fake_settings)
+    try:
+        before = reader.lexical()
+        # A run that committed but has not saved BM25 yet (as if still going).
+        monkeypatch.setattr(DocIndex, "update_lexical", lambda *a, **k: None)
+        write(docs / "extra.txt", "The zeppelin hangar reopened on Tuesday.")
+        ingest_paths([docs], fake_settings)
+        monkeypatch.undo()
+        listed: list[int] = []
+        real_all_ids = DocIndex.all_ids
+
+        def counting_all_ids(self, *a, **k):
+            listed.append(1)
+            return real_all_ids(self, *a, **k)
+
+        monkeypatch.setattr(DocIndex, "all_ids", counting_all_ids)
+        with _write_lock(fake_settings.index_dir):
+            kept = reader.lexical()
+            assert kept.generation == before.generation and kept.live_ids() == before.live_ids()
+            assert reader.lexical_search("zeppelin", 3) == []
+            assert listed == []
+        hits = reader.lexical_search("zeppelin hangar", 3)  # the run is over: caught up
+        assert listed == [1] and hits
+        assert reader.get([hits[0][0]])[0].metadata["source"] == "extra.txt"
+    finally:
+        reader.close()
+
+
+def test_a_reader_probing_the_lock_never_makes_an_ingest_fail(tmp_path, fake_settings):
+    import threading
+
+    docs = _many_files(tmp_path / "docs", 5)
+    ingest_paths([docs], fake_settings)
+    reader = open_index(fake_settings)
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            reader._ingest_running()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    try:
+        for i in range(30):
+            write(docs / f"new{i}.txt", f"Note {i} about the harbour.")
+            assert ingest_paths([docs], fake_settings).exit_code == 0
+    finally:
+        stop.set()
+        thread.join()
+        reader.close()
