@@ -211,6 +211,8 @@ class LexicalIndex:
             sum(s.lengths[~d].sum() for s, d in zip(segments, dead, strict=True))
         )
         self._where: dict[str, tuple[int, int]] | None = None
+        self._norm: list[np.ndarray] | None = None
+        self._has_dead = [bool(d.any()) for d in dead]
 
     def __len__(self) -> int:
         return self.n_live
@@ -257,7 +259,8 @@ class LexicalIndex:
         if not self.n_live or k < 1:
             return []
         counts = Counter(tokenize([query])[0])
-        n, avg_len = self.n_live, self._total_len / self.n_live or 1.0
+        n = self.n_live
+        norms = self._norms()
         scores: dict[int, np.ndarray] = {}
         for term, times in counts.items():
             found = []
@@ -266,8 +269,8 @@ class LexicalIndex:
                 if hit is None:
                     continue
                 rows, tfs = hit
-                alive = ~dead[rows]
-                if not alive.all():
+                if self._has_dead[s]:
+                    alive = ~dead[rows]
                     rows, tfs = rows[alive], tfs[alive]
                 if len(rows):
                     found.append((s, rows, tfs))
@@ -277,11 +280,20 @@ class LexicalIndex:
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             for s, rows, tfs in found:
                 tf = tfs.astype(np.float64)
-                norm = K1 * (1 - B + B * self.segments[s].lengths[rows] / avg_len)
                 if s not in scores:
                     scores[s] = np.zeros(len(self.segments[s]), dtype=np.float64)
-                scores[s][rows] += times * idf * tf / (tf + norm)
+                scores[s][rows] += (times * idf) * tf / (tf + norms[s][rows])
         return self._top(scores, k)
+
+    def _norms(self) -> list[np.ndarray]:
+        """Per segment, each row's BM25 length normalisation k1 * (1 - b + b * len / avg)
+        (fixed for this index: an update makes a new one)."""
+        if self._norm is None:
+            avg_len = self._total_len / self.n_live or 1.0
+            self._norm = [
+                K1 * (1 - B + B * seg.lengths.astype(np.float64) / avg_len) for seg in self.segments
+            ]
+        return self._norm
 
     def _top(self, scores: dict[int, np.ndarray], k: int) -> list[tuple[str, float]]:
         pairs: list[tuple[float, int, int]] = []
