@@ -183,6 +183,7 @@ class DocIndex:
             else:
                 manifest.close()
         self._lexical: LexicalIndex | None = None
+        self._documents: tuple[int, list[DocRecord]] | None = None
 
     @property
     def collection_id(self) -> str:
@@ -379,8 +380,12 @@ class DocIndex:
         return self.manifest.generation() if self.manifest is not None else 0
 
     def documents(self) -> list[DocRecord]:
-        if self.manifest is None:
-            records = documents_from_chunks(self.iter_chunks())
+        if self.manifest is None:  # a reader of a server: from the chunks' metadata, once
+            generation = self.generation()  # per generation (6 s at 100k chunks with texts)
+            if self._documents is None or self._documents[0] != generation:
+                found = documents_from_chunks(self.iter_chunks(text=False))
+                self._documents = (generation, found)
+            records = list(self._documents[1])
         else:
             records = list(self.manifest.documents().values())
         return sorted(records, key=lambda r: (r.root, r.source))
@@ -401,14 +406,15 @@ class DocIndex:
         }
         return [by_id[i] for i in ids if i in by_id]
 
-    def iter_chunks(self, page: int = 5000) -> Iterator[StoredChunk]:
-        """Every chunk in the collection, a page at a time."""
+    def iter_chunks(self, page: int = 5000, *, text: bool = True) -> Iterator[StoredChunk]:
+        """Every chunk in the collection, a page at a time (``text=False``: metadata only,
+        the text left empty)."""
         offset = 0
+        include = ["documents", "metadatas"] if text else ["metadatas"]
         while True:
-            got = self.vectorstore.get(
-                include=["documents", "metadatas"], limit=page, offset=offset
-            )
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+            got = self.vectorstore.get(include=include, limit=page, offset=offset)
+            texts = got["documents"] if text else [""] * len(got["ids"])
+            for i, d, m in zip(got["ids"], texts, got["metadatas"], strict=True):
                 yield StoredChunk(i, d, m or {})
             if len(got["ids"]) < page:
                 return

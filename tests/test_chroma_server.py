@@ -171,6 +171,34 @@ def test_reader_elsewhere_follows_the_server(tmp_path, fake_settings, monkeypatc
         reader.close()
 
 
+def test_a_readers_document_list_is_read_once_per_generation(
+    tmp_path, fake_settings, monkeypatch
+):
+    """Without a manifest the list comes from every chunk's metadata (5 s at 100k chunks):
+    read once, again only after the server's chunks change."""
+    from ingest.store import DocIndex
+
+    docs = corpus(tmp_path / "docs")
+    ingest_paths([docs], fake_settings)
+    reader = open_index(fake_settings.replace(index_dir=tmp_path / "reader"))
+    reads: list[bool] = []
+    real = DocIndex.iter_chunks
+
+    def counting(self, *a, **k):
+        reads.append(k.get("text", True))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DocIndex, "iter_chunks", counting)
+    try:
+        first = reader.documents()
+        assert reader.documents() == first and reads == [False]  # metadata only, once
+        write(docs / "new.txt", "The zeppelin hangar reopened. " + PARA)
+        ingest_paths([docs], fake_settings)
+        assert "new.txt" in {d.source for d in reader.documents()} and len(reads) == 2
+    finally:
+        reader.close()
+
+
 def test_second_writer_is_refused_until_it_takes_over(tmp_path, fake_settings):
     from ingest import reset_index
 
