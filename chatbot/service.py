@@ -331,4 +331,5 @@ class ChatService:
                 return self._bots[self.settings.answerer].index.embeddings
         from ingest.embeddings import LazyEmbeddings
 
-        return LazyEmbeddings(self.settings.index.embedding_model)
+        index = self.settings.index
+        return LazyEmbeddings(index.embedding_model, onnx_cache_dir=index.onnx_cache_dir)

@@ -83,7 +83,7 @@ class IngestSettings:
         "sentence-transformers folder, or 'fake' (deterministic, for tests). Prefix "
         "'onnx-int8:' (int8, ~3x torch's speed; vectors differ slightly) or 'onnx:' (fp32, "
         "~1.7x, the same vectors) to run it on ONNX Runtime from a local export of the same "
-        "weights, made once on first use (needs the 'onnx' extra) and cached in .index/onnx. "
+        "weights, made once on first use (needs the 'onnx' extra) and kept in onnx_cache_dir. "
         "The backend is part of the model an index records: read it with the one that built it.",
     )
     chunk_size: int = _field(
@@ -101,9 +101,15 @@ class IngestSettings:
         "With a server, index_dir still holds the manifest and the BM25 index.",
     )
     chroma_port: int = _field(8000, "Chroma server HTTP port (used when chroma_host is set).")
+    onnx_cache_dir: Path = _field(
+        ONNX_CACHE_DIR,
+        "Where the 'onnx:' / 'onnx-int8:' backends keep the model export they make on first "
+        "use (shared by every index; ~110 MB for both).",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser())
+        object.__setattr__(self, "onnx_cache_dir", Path(self.onnx_cache_dir).expanduser())
         split_backend(self.embedding_model)
         if self.chunk_size < 16:
             raise SettingsError(f"chunk_size must be at least 16 tokens, got {self.chunk_size}")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
-from ingest.config import DEFAULT_MODEL, SettingsError, split_backend
+from ingest.config import DEFAULT_MODEL, ONNX_CACHE_DIR, SettingsError, split_backend
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -61,18 +61,23 @@ def make_tokenizer(spec: str) -> Tokenizer:
     return tok
 
 
-def make_embeddings(spec: str, batch_size: int = 32) -> Embeddings:
+def make_embeddings(
+    spec: str, batch_size: int = 32, onnx_cache_dir: Path | None = None
+) -> Embeddings:
     """A LangChain ``Embeddings`` for ``spec``; loaded once per process and shared (the
     packaged model's aliases, an explicit ``torch:`` and positional or keyword arguments hit
-    the same instance)."""
+    the same instance). ``onnx_cache_dir``: where an ONNX backend keeps its export."""
     backend, model = split_backend(spec)
     if model == f"sentence-transformers/{DEFAULT_MODEL}":
         model = DEFAULT_MODEL
-    return _make_embeddings(model if backend == "torch" else f"{backend}:{model}", int(batch_size))
+    if backend == "torch":
+        return _make_embeddings(model, int(batch_size), None)
+    cache = Path(onnx_cache_dir or ONNX_CACHE_DIR).expanduser().resolve()
+    return _make_embeddings(f"{backend}:{model}", int(batch_size), cache)
 
 
 @lru_cache(maxsize=4)
-def _make_embeddings(spec: str, batch_size: int) -> Embeddings:
+def _make_embeddings(spec: str, batch_size: int, onnx_cache_dir: Path | None) -> Embeddings:
     if spec.startswith("fake"):
         from langchain_core.embeddings import DeterministicFakeEmbedding
 
@@ -83,7 +88,9 @@ def _make_embeddings(spec: str, batch_size: int) -> Embeddings:
 
         path = model_path(model)
         logger.info("loading embedding model from %s on ONNX Runtime (%s)", path, backend)
-        return OnnxEmbeddings(path, backend, batch_size=batch_size)
+        return OnnxEmbeddings(
+            path, backend, batch_size=batch_size, cache_dir=onnx_cache_dir or ONNX_CACHE_DIR
+        )
     import transformers
     from langchain_huggingface import HuggingFaceEmbeddings
 
@@ -101,13 +108,16 @@ class LazyEmbeddings(Embeddings):
     """Loads the model on first use, so runs that embed nothing (an unchanged reingest,
     a dry run) never pay for loading it."""
 
-    def __init__(self, spec: str, batch_size: int = 32) -> None:
+    def __init__(
+        self, spec: str, batch_size: int = 32, onnx_cache_dir: Path | None = None
+    ) -> None:
         self.spec = spec
         self.batch_size = batch_size
+        self.onnx_cache_dir = onnx_cache_dir
 
     @property
     def loaded(self) -> Embeddings:
-        return make_embeddings(self.spec, self.batch_size)
+        return make_embeddings(self.spec, self.batch_size, self.onnx_cache_dir)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.loaded.embed_documents(texts)

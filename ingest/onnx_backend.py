@@ -171,6 +171,19 @@ def quantize_model(
     )
 
 
+def _remove_abandoned_exports(cache_dir: Path, older_than_s: float = 3600.0) -> None:
+    """Work folders of exports killed midway (a running one is minutes old at most)."""
+    import shutil
+    import time
+
+    for work in cache_dir.glob(".export-*"):
+        try:
+            if time.time() - work.stat().st_mtime > older_than_s:
+                shutil.rmtree(work, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
 def build_model(model_dir: Path, backend: str, cache_dir: Path) -> Path:
     """The ONNX file for ``backend`` ('onnx': fused fp32; 'onnx-int8': that, quantised per
     channel), made from ``model_dir`` into ``cache_dir`` unless it is there already. Making
@@ -186,6 +199,7 @@ def build_model(model_dir: Path, backend: str, cache_dir: Path) -> Path:
     _require_onnx(backend)
     check_model(model_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_exports(cache_dir)
     logger.info("exporting the embedding model to ONNX (%s, once) into %s", backend, cache_dir)
     # Made in a private folder, then renamed: a concurrent process sees all of a file or none.
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".export-") as tmp, quiet_export():

@@ -160,7 +160,9 @@ class DocIndex:
                 f"no collection {settings.collection!r} in {where}: run "
                 f"'python -m ingest {server_flags}seeds/' to build it"
             )
-        self.embeddings = embeddings or LazyEmbeddings(settings.embedding_model)
+        self.embeddings = embeddings or LazyEmbeddings(
+            settings.embedding_model, onnx_cache_dir=settings.onnx_cache_dir
+        )
         self.vectorstore: Chroma = Chroma(
             client=self.client,
             collection_name=settings.collection,

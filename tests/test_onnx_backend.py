@@ -138,3 +138,45 @@ def test_missing_onnx_package_is_one_line(tmp_path, monkeypatch):
         "pip install 'docqa[onnx]'"
     )
     assert not list((tmp_path / "cache").glob("*.onnx"))
+
+
+def test_the_index_settings_choose_the_export_folder(tmp_path, onnx_cache):
+    """An index built with an ONNX backend uses (and reuses) the export in onnx_cache_dir."""
+    import os
+
+    from ingest import ingest_paths, open_index
+    from tests.conftest import write
+
+    made = {p: p.stat().st_mtime_ns for p in onnx_cache.glob("*.onnx")}
+    abandoned = onnx_cache / ".export-killed"
+    abandoned.mkdir()
+    os.utime(abandoned, (0, 0))
+    settings = IngestSettings(
+        index_dir=tmp_path / "index",
+        embedding_model="onnx-int8:all-MiniLM-L6-v2",
+        onnx_cache_dir=onnx_cache,
+        progress=False,
+    )
+    docs = write(tmp_path / "docs" / "a.txt", "The harbour reopened after the storm.").parent
+    assert ingest_paths([docs], settings).chunks_embedded == 1
+    index = open_index(settings)
+    try:
+        assert index.embeddings.loaded.model_file.parent == onnx_cache
+        assert index.search("harbour storm", 1)
+    finally:
+        index.close()
+    assert {p: p.stat().st_mtime_ns for p in onnx_cache.glob("*.onnx")} == made
+    assert abandoned.exists()  # nothing was exported, so nothing was cleaned
+
+
+def test_an_abandoned_export_folder_is_removed(tmp_path):
+    import os
+
+    from ingest.onnx_backend import _remove_abandoned_exports
+
+    old, fresh = tmp_path / ".export-old", tmp_path / ".export-running"
+    old.mkdir()
+    fresh.mkdir()
+    os.utime(old, (0, 0))
+    _remove_abandoned_exports(tmp_path)
+    assert not old.exists() and fresh.exists()
