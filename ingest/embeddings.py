@@ -108,9 +108,7 @@ class LazyEmbeddings(Embeddings):
     """Loads the model on first use, so runs that embed nothing (an unchanged reingest,
     a dry run) never pay for loading it."""
 
-    def __init__(
-        self, spec: str, batch_size: int = 32, onnx_cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, spec: str, batch_size: int = 32, onnx_cache_dir: Path | None = None) -> None:
         self.spec = spec
         self.batch_size = batch_size
         self.onnx_cache_dir = onnx_cache_dir

@@ -171,9 +171,7 @@ def test_reader_elsewhere_follows_the_server(tmp_path, fake_settings, monkeypatc
         reader.close()
 
 
-def test_a_readers_document_list_is_read_once_per_generation(
-    tmp_path, fake_settings, monkeypatch
-):
+def test_a_readers_document_list_is_read_once_per_generation(tmp_path, fake_settings, monkeypatch):
     """Without a manifest the list comes from every chunk's metadata (5 s at 100k chunks):
     read once, again only after the server's chunks change."""
     from ingest.store import DocIndex
