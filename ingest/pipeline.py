@@ -9,13 +9,11 @@ It also journals in-flight writes, so a killed run is finished by the next one.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,7 @@ from ingest.config import IngestSettings
 from ingest.loaders import Discovery, FoundFile, LoadedDocument, LoadError, discover, load_document
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
-from ingest.store import WRITE_LOCK, DocIndex, IngestError, StoredChunk, lexical_text
+from ingest.store import DocIndex, lexical_text, write_lock
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -135,26 +133,6 @@ def chunk_ids(key: str, title: str, fp: str, texts: Sequence[str]) -> list[str]:
         ids.append(f"{doc}-{digest}-{seen[digest]:03d}")
         seen[digest] += 1
     return ids
-
-
-@contextmanager
-def _write_lock(index_dir: Path):
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / WRITE_LOCK, "w") as fh:
-        # Readers probe the lock (a shared lock held for microseconds): retry briefly, so
-        # only another writer makes this fail.
-        deadline = time.monotonic() + 0.5
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise IngestError(
-                        f"another ingest is writing to {index_dir}; try again when it ends"
-                    ) from None
-                time.sleep(0.01)
-        yield
 
 
 def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) -> Plan:
@@ -287,7 +265,7 @@ def apply_plan(
                 # Chroma merges metadata on update: None drops a key the new version lacks.
                 metadatas=[{**OPTIONAL_META, **chunk_metadata(w, c)} for _, c, w in kept],
             )
-        added.extend((i, lexical_text_of(w, c)) for i, c, w in rows)
+        added.extend((i, lexical_text(w.doc.title or "", c.text)) for i, c, w in rows)
         report.chunks_written += len(rows)
         replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
         if replaced:
@@ -331,11 +309,6 @@ def apply_plan(
     return report
 
 
-def lexical_text_of(work: Work, chunk: Chunk) -> str:
-    """What BM25 indexes for a chunk being written (as ``lexical_text`` of the stored one)."""
-    return lexical_text(StoredChunk("", chunk.text, {"title": work.doc.title or ""}))
-
-
 def sweep_orphans(index: DocIndex) -> list[str]:
     """Delete chunks no committed document owns (left by a run killed mid-write).
 
@@ -356,7 +329,7 @@ def reset_index(settings: IngestSettings) -> None:
     from ingest.manifest import Manifest
     from ingest.store import chroma_client
 
-    with _write_lock(settings.index_dir):
+    with write_lock(settings.index_dir):
         client = chroma_client(settings)
         try:
             client.delete_collection(settings.collection)
@@ -383,7 +356,7 @@ def ingest_paths(
     discovery = discover(Path(p) for p in paths)
     for notice in discovery.notices:
         logger.info("%s", notice)
-    with _write_lock(settings.index_dir):
+    with write_lock(settings.index_dir):
         index = DocIndex(settings, writable=True, embeddings=embeddings)
         try:
             splitter = TokenSplitter(

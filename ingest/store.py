@@ -7,10 +7,13 @@ metadata records which manifest maintains it and the generation of its last comm
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,10 +61,35 @@ class StoredChunk:
     metadata: dict[str, Any]
 
 
-def lexical_text(chunk: StoredChunk) -> str:
+def lexical_text(title: str, text: str) -> str:
     """What BM25 indexes for a chunk: its document title, then its text."""
-    title = chunk.metadata.get("title", "")
-    return f"{title}\n{chunk.text}" if title else chunk.text
+    return f"{title}\n{text}" if title else text
+
+
+def _stored_lexical_text(chunk: StoredChunk) -> str:
+    return lexical_text(str(chunk.metadata.get("title", "")), chunk.text)
+
+
+@contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Held (flock) by the ingest run writing to ``index_dir``: one writer at a time.
+
+    Readers probe it with a shared lock held for microseconds (``DocIndex.ingest_running``):
+    the writer retries briefly, so only another writer makes this fail."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / WRITE_LOCK, "w") as fh:
+        deadline = time.monotonic() + 0.5
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IngestError(
+                        f"another ingest is writing to {index_dir}; try again when it ends"
+                    ) from None
+                time.sleep(0.01)
+        yield
 
 
 def chroma_client(settings: IngestSettings) -> Any:
@@ -261,7 +289,7 @@ class DocIndex:
             loaded = LexicalIndex.load(self.lexical_dir, previous=current)
             if loaded is None or loaded.generation != generation:
                 base = loaded or current
-                if base is not None and self._ingest_running():
+                if base is not None and self.ingest_running():
                     # An ingest here commits wave by wave and saves BM25 when it ends: keep
                     # the last state meanwhile instead of chasing each wave.
                     self._lexical = base
@@ -270,10 +298,8 @@ class DocIndex:
             self._lexical = loaded
         return self._lexical
 
-    def _ingest_running(self) -> bool:
-        """Whether an ingest run holds this index folder's write lock (any process)."""
-        import fcntl
-
+    def ingest_running(self) -> bool:
+        """Whether an ingest run holds this index folder's ``write_lock`` (any process)."""
         try:
             with open(self.settings.index_dir / WRITE_LOCK, "a") as fh:
                 try:
@@ -296,19 +322,19 @@ class DocIndex:
         live = base.live_ids() if base is not None else set()
         if base is None or len(have - live) > len(have) // 2:
             return self.rebuild_lexical(generation)
-        new = sorted(have - live)
+        new, gone = sorted(have - live), live - have
         logger.info(
             "updating the BM25 index to generation %d: +%d -%d chunks",
             generation,
             len(new),
-            len(live - have),
+            len(gone),
         )
         added = (
-            (c.id, lexical_text(c))
+            (c.id, _stored_lexical_text(c))
             for start in range(0, len(new), 5000)
             for c in self.get(new[start : start + 5000])
         )
-        return self._keep_lexical(base.updated(added, live - have, generation))
+        return self._keep_lexical(base.updated(added, gone, generation))
 
     def update_lexical(
         self, added: Iterable[tuple[str, str]], removed: Iterable[str], since: int
@@ -322,11 +348,10 @@ class DocIndex:
         if base is None or base.generation != since:
             return self.sync_lexical(generation, base=base)
         updated = base.updated(added, removed, generation)
-        if len(updated) != self.count():
+        stored = self.count()
+        if len(updated) != stored:
             logger.warning(
-                "BM25 index holds %d chunks, the collection %d: resyncing",
-                len(updated),
-                self.count(),
+                "BM25 index holds %d chunks, the collection %d: resyncing", len(updated), stored
             )
             return self.sync_lexical(generation, base=updated)
         return self._keep_lexical(updated)
@@ -335,7 +360,9 @@ class DocIndex:
         generation = self.generation() if generation is None else generation
         logger.info("building the BM25 index (generation %d)", generation)
         return self._keep_lexical(
-            LexicalIndex.build(((c.id, lexical_text(c)) for c in self.iter_chunks()), generation)
+            LexicalIndex.build(
+                ((c.id, _stored_lexical_text(c)) for c in self.iter_chunks()), generation
+            )
         )
 
     def _keep_lexical(self, lexical: LexicalIndex) -> LexicalIndex:

@@ -257,7 +257,7 @@ def test_a_reader_keeps_its_bm25_while_an_ingest_runs_then_follows(
 ):
     """Mid-run the manifest moves wave by wave but BM25 is saved at the end: a reader does not
     chase the waves (each would list every id), it keeps its state until the run is over."""
-    from ingest.pipeline import _write_lock
+    from ingest.store import write_lock
 
     docs = _many_files(tmp_path / "docs", 10)
     ingest_paths([docs], fake_settings)
@@ -277,7 +277,7 @@ def test_a_reader_keeps_its_bm25_while_an_ingest_runs_then_follows(
             return real_all_ids(self, *a, **k)
 
         monkeypatch.setattr(DocIndex, "all_ids", counting_all_ids)
-        with _write_lock(fake_settings.index_dir):
+        with write_lock(fake_settings.index_dir):
             kept = reader.lexical()
             assert kept.generation == before.generation and kept.live_ids() == before.live_ids()
             assert reader.lexical_search("zeppelin", 3) == []
@@ -299,7 +299,7 @@ def test_a_reader_probing_the_lock_never_makes_an_ingest_fail(tmp_path, fake_set
 
     def probe() -> None:
         while not stop.is_set():
-            reader._ingest_running()
+            reader.ingest_running()
 
     thread = threading.Thread(target=probe)
     thread.start()
