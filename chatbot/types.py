@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ingest.context import document_context
+
 
 @dataclass
 class Passage:
@@ -25,6 +27,10 @@ class Passage:
     bm25_score: float | None = None
     bm25_rank: int | None = None
     fused_score: float = 0.0
+    publisher: str | None = None
+    author: str | None = None
+    root: str = ""  # the folder the document was ingested from
+    title_is_excerpt: bool = False  # the title is only the text's opening words
 
     @classmethod
     def from_chunk(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
@@ -38,7 +44,17 @@ class Passage:
             date=meta.get("date"),
             page=meta.get("page"),
             doc_id=str(meta.get("doc_id", "")),
+            publisher=meta.get("publisher"),
+            author=meta.get("author"),
+            root=str(meta.get("root", "")),
+            title_is_excerpt=bool(meta.get("title_is_excerpt")),
         )
+
+    def context(self) -> str:
+        """The document's context line: ``title | publisher | Month D, YYYY``, parts missing
+        left out. (Retrieval's line leaves out a title that is only the text's first
+        sentence; this one, for showing, keeps it.)"""
+        return document_context(self.title, self.publisher, self.date)
 
     def location(self) -> str:
         where = f"{self.source}, chars {self.start}-{self.end}"

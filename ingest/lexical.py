@@ -213,6 +213,7 @@ class LexicalIndex:
         self._where: dict[str, tuple[int, int]] | None = None
         self._norm: list[np.ndarray] | None = None
         self._has_dead = [bool(d.any()) for d in dead]
+        self._vocabulary: frozenset[str] | None = None
 
     def __len__(self) -> int:
         return self.n_live
@@ -253,6 +254,22 @@ class LexicalIndex:
             dead.append(np.zeros(len(new), dtype=bool))
         segments, dead = _maintain(segments, dead)
         return LexicalIndex(segments, dead, generation)
+
+    def document_frequency(self, term: str) -> int:
+        """How many live chunks hold ``term`` (an analysed token: lower-cased, stemmed)."""
+        df = 0
+        for seg, dead, has_dead in zip(self.segments, self.dead, self._has_dead, strict=True):
+            hit = seg.postings(term)
+            if hit is not None:
+                df += int((~dead[hit[0]]).sum()) if has_dead else len(hit[0])
+        return df
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every analysed term of the index (of live and dead rows: a superset), computed
+        once per index state."""
+        if self._vocabulary is None:
+            self._vocabulary = frozenset(t for seg in self.segments for t in seg.column)
+        return self._vocabulary
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Up to ``k`` (chunk_id, score) pairs with a positive score, best first."""

@@ -15,14 +15,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
+from ingest.context import CONTEXT_VERSION
 from ingest.loaders import Discovery, FoundFile, LoadedDocument, LoadError, discover, load_document
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
-from ingest.store import DocIndex, lexical_text, write_lock
+from ingest.store import DocIndex, lexical_text, stored_context, write_lock
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -51,6 +53,38 @@ class Work:
     @property
     def key(self) -> str:
         return doc_key(str(self.found.root), self.found.source)
+
+    @cached_property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata every chunk of the document carries."""
+        doc = self.doc
+        meta: dict[str, Any] = {
+            "source": doc.source,
+            "doc_id": str(Path(doc.source).with_suffix("")),
+            "root": str(self.found.root),
+            "title": doc.title,
+            "content_hash": doc.content_hash,
+        }
+        if doc.title_is_excerpt:
+            meta["title_is_excerpt"] = True
+        if doc.date:
+            meta["date"] = doc.date
+        if doc.publisher:
+            meta["publisher"] = doc.publisher
+        if doc.author:
+            meta["author"] = doc.author
+        return meta
+
+    @cached_property
+    def context(self) -> str:
+        """The document's context line, embedded and BM25-indexed with each of its chunks
+        (rendered from the stored metadata, as readers rebuilding BM25 do)."""
+        return stored_context(self.metadata)
+
+    def retrieval_text(self, chunk: Chunk) -> str:
+        """What ``chunk`` is embedded as: the context line, then its text (stored as is)."""
+        context = self.context
+        return f"{context}\n{chunk.text}" if context else chunk.text
 
 
 @dataclass
@@ -117,19 +151,23 @@ class IngestReport:
 
 def fingerprint(settings: IngestSettings, model: str) -> str:
     """What, besides the bytes, decides a document's chunks and vectors."""
-    return f"{model}|{settings.chunk_size}|{settings.chunk_overlap}|split{SPLITTER_VERSION}"
+    return (
+        f"{model}|{settings.chunk_size}|{settings.chunk_overlap}|split{SPLITTER_VERSION}"
+        f"|context{CONTEXT_VERSION}"
+    )
 
 
-def chunk_ids(key: str, title: str, fp: str, texts: Sequence[str]) -> list[str]:
-    """Deterministic ids: document identity + the chunk's own text (with the document title,
-    which BM25 indexes too, and the chunking fingerprint) + which repeat of that text in the
-    document it is. Editing a document changes only the ids of the chunks whose text changed,
-    so only those are embedded again; the others get their new offsets as metadata."""
+def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str]:
+    """Deterministic ids: document identity + the chunk's own text (with the document's
+    context line, which is embedded and BM25-indexed with it, and the chunking fingerprint) +
+    which repeat of that text in the document it is. Editing a document's body changes only
+    the ids of the chunks whose text changed, so only those are embedded again; the others
+    get their new offsets as metadata. A new title, publisher or date changes them all."""
     doc = hashlib.sha256(key.encode()).hexdigest()[:16]
     seen: Counter[str] = Counter()
     ids = []
     for text in texts:
-        digest = hashlib.sha256(f"{fp}|{title}|{text}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"{fp}|{context}|{text}".encode()).hexdigest()[:16]
         ids.append(f"{doc}-{digest}-{seen[digest]:03d}")
         seen[digest] += 1
     return ids
@@ -168,7 +206,7 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
             continue
         work = Work(found, doc, st.st_size, st.st_mtime_ns, old)
         work.chunks = splitter.split(doc.text)
-        work.ids = chunk_ids(key, doc.title or "", fp, [c.text for c in work.chunks])
+        work.ids = chunk_ids(key, work.context, fp, [c.text for c in work.chunks])
         (plan.update if old else plan.add).append(work)
     walked = {str(root) for root in discovery.roots}
     # A folder that could not be listed hides its files: never delete what it may still hold.
@@ -183,23 +221,26 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
     return plan
 
 
-OPTIONAL_META: dict[str, Any] = {"date": None, "page": None, "page_end": None}
+# Keys only some chunks have. Readers rebuild a chunk's context line (title, publisher, date)
+# from its metadata, so those keys must be exactly the document's.
+OPTIONAL_META: dict[str, Any] = {
+    "title_is_excerpt": None,
+    "date": None,
+    "publisher": None,
+    "author": None,
+    "page": None,
+    "page_end": None,
+}
 
 
 def chunk_metadata(work: Work, chunk: Chunk) -> dict[str, Any]:
     doc = work.doc
     meta: dict[str, Any] = {
-        "source": doc.source,
-        "doc_id": str(Path(doc.source).with_suffix("")),
-        "root": str(work.found.root),
-        "title": doc.title,
-        "content_hash": doc.content_hash,
+        **work.metadata,
         "chunk_index": chunk.index,
         "start": chunk.start,
         "end": chunk.end,
     }
-    if doc.date:
-        meta["date"] = doc.date
     page = doc.page_at(chunk.start)
     if page is not None:
         meta["page"] = page
@@ -247,7 +288,9 @@ def apply_plan(
         vectors: list[list[float]] = []
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
-            vectors.extend(index.embeddings.embed_documents([c.text for _, c, _ in part]))
+            vectors.extend(
+                index.embeddings.embed_documents([w.retrieval_text(c) for _, c, w in part])
+            )
             report.chunks_embedded += len(part)
             if progress:
                 progress(len(part))
@@ -265,7 +308,7 @@ def apply_plan(
                 # Chroma merges metadata on update: None drops a key the new version lacks.
                 metadatas=[{**OPTIONAL_META, **chunk_metadata(w, c)} for _, c, w in kept],
             )
-        added.extend((i, lexical_text(w.doc.title or "", c.text)) for i, c, w in rows)
+        added.extend((i, lexical_text(w.context, c.text)) for i, c, w in rows)
         report.chunks_written += len(rows)
         replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
         if replaced:

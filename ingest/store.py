@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
+from ingest.context import document_context
 from ingest.embeddings import LazyEmbeddings, model_identity
 from ingest.lexical import LexicalIndex
 from ingest.manifest import DocRecord, Manifest, doc_key
@@ -61,13 +62,22 @@ class StoredChunk:
     metadata: dict[str, Any]
 
 
-def lexical_text(title: str, text: str) -> str:
-    """What BM25 indexes for a chunk: its document title, then its text."""
-    return f"{title}\n{text}" if title else text
+def lexical_text(context: str, text: str) -> str:
+    """What BM25 indexes for a chunk: its document's context line (``document_context``:
+    title | publisher | date), then its text. The writer and the readers both use this."""
+    return f"{context}\n{text}" if context else text
+
+
+def stored_context(metadata: dict[str, Any]) -> str:
+    """A chunk's context line from its metadata: the writer renders it from the metadata it
+    stores, readers from the metadata they read, so both get the same line. A title that is
+    only the text's first sentence (``title_is_excerpt``) is left out."""
+    title = None if metadata.get("title_is_excerpt") else metadata.get("title")
+    return document_context(title, metadata.get("publisher"), metadata.get("date"))
 
 
 def _stored_lexical_text(chunk: StoredChunk) -> str:
-    return lexical_text(str(chunk.metadata.get("title", "")), chunk.text)
+    return lexical_text(stored_context(chunk.metadata), chunk.text)
 
 
 @contextmanager
@@ -434,6 +444,19 @@ class DocIndex:
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
         return [by_id[i] for i in ids if i in by_id]
+
+    def document_chunks(self, source: str, root: str | None = None) -> list[StoredChunk]:
+        """Every chunk of one document (``source`` as stored, under ``root`` when given), in
+        document order."""
+        where: dict[str, Any] = {"source": source}
+        if root:
+            where = {"$and": [{"source": source}, {"root": root}]}
+        got = self.vectorstore.get(where=where, include=["documents", "metadatas"])
+        chunks = [
+            StoredChunk(i, d, m or {})
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+        return sorted(chunks, key=lambda c: int(c.metadata.get("start", 0)))
 
     def iter_chunks(self, page: int = 5000, *, text: bool = True) -> Iterator[StoredChunk]:
         """Every chunk in the collection, a page at a time (``text=False``: metadata only,

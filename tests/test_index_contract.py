@@ -19,6 +19,7 @@ from ingest import (
     load_document,
     open_index,
 )
+from ingest.store import stored_context
 from tests.conftest import SEED, write
 
 PARA = (
@@ -107,16 +108,18 @@ def test_editing_a_paragraph_reembeds_only_the_chunks_that_changed(tmp_path, fak
     first = ingest_paths([doc.parent], fake_settings)
     assert first.chunks_written >= 6
     edited = paragraphs[:12] + ["A new motion on street lighting was tabled."] + paragraphs[12:]
-    doc.write_text("\n\n".join(edited), encoding="utf-8")  # no date line any more
+    # The same date: it is in every chunk's context line, so a new one re-embeds them all; a
+    # key outside that line (author) is dropped from the kept chunks (tests/test_context.py).
+    doc.write_text("date 2021-05-04\n\n" + "\n\n".join(edited), encoding="utf-8")
     emb = CountingEmbedding(size=384)
     report = ingest_paths([doc.parent], fake_settings, embeddings=emb)
     assert 1 <= emb.texts <= 2 < report.chunks_written  # the chunk(s) around the new motion
     text = load_document(doc, "minutes.txt").text
     chunks = sorted(stored(fake_settings), key=lambda c: c.metadata["chunk_index"])
     assert [c.metadata["chunk_index"] for c in chunks] == list(range(report.chunks_written))
-    for chunk in chunks:  # the kept ones point at their new place, and lost the date
+    for chunk in chunks:  # the kept ones point at their new place
         assert text[chunk.metadata["start"] : chunk.metadata["end"]] == chunk.text
-        assert "date" not in chunk.metadata
+        assert chunk.metadata["date"] == "2021-05-04"
         assert chunk.metadata["content_hash"] == load_document(doc, "minutes.txt").content_hash
     assert any("street lighting" in c.text for c in chunks)
 
@@ -250,7 +253,9 @@ def test_search_finds_the_chunk_for_its_own_text(tmp_path, fake_settings):
     ingest_paths([docs], fake_settings)
     index = open_index(fake_settings)
     target = next(c for c in index.iter_chunks() if c.metadata["source"] == "c.html")
-    (doc, score), *_ = index.search(target.text, k=3)
+    # What was embedded: the document's context line, then the chunk text (stored as is).
+    embedded = f"{stored_context(target.metadata)}\n{target.text}"
+    (doc, score), *_ = index.search(embedded, k=3)
     assert doc.page_content == target.text and score == pytest.approx(1.0, abs=1e-5)
     index.close()
 
