@@ -1,5 +1,6 @@
-"""``python -m eval --docs DIR --set FILE [--k 10] [--out DIR] [--baseline FILE]
-[--answerer NAME]``: score the chatbot on an eval set; optionally gate on a baseline."""
+"""``python -m eval --docs DIR --set FILE [--corpus NAME] [--k 10] [--out DIR]
+[--baseline FILE] [--answerer NAME]``: score the chatbot on an eval set; optionally gate on
+a baseline."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="set_path",
         metavar="FILE",
         help="eval set (.jsonl, one question a line)",
+    )
+    parser.add_argument(
+        "--corpus",
+        metavar="NAME",
+        help="ask only the questions of this corpus (a case's 'corpus' field, e.g. seeds, "
+        "squad_v2, multihop_rag); cases naming no corpus are always asked",
     )
     parser.add_argument("--k", type=int, help="passages retrieved per question (default 10)")
     parser.add_argument(
@@ -118,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         baseline_report = load_baseline(args.baseline) if args.baseline else None
         baseline = baseline_report["metrics"] if baseline_report else None
-        report = evaluate(args.docs, args.set_path, settings, chat, fresh=args.fresh)
+        report = evaluate(
+            args.docs, args.set_path, settings, chat, fresh=args.fresh, corpus=args.corpus
+        )
         out_dir = args.out or settings.cache_dir / "reports" / args.set_path.stem
         paths = write_reports(
             report, out_dir, baseline, settings.max_failures, html=not args.no_html

@@ -4,11 +4,15 @@ One JSON object a line (blank lines are skipped)::
 
     {"id": "q1", "question": "...", "answers": ["..."], "answerable": true,
      "evidence": "a verbatim quote", "evidence_doc_ids": ["file-stem"],
-     "history": [{"role": "user", "content": "..."}, ...], "type": "..."}
+     "history": [{"role": "user", "content": "..."}, ...], "type": "...",
+     "corpus": "seeds"}
 
 ``answers`` is empty exactly when ``answerable`` is false. ``evidence`` (a quote, or a list
 of quotes) and ``evidence_doc_ids`` (file stems) are both optional; a question with neither
-is left out of the retrieval and citation metrics. Every error names the file and line.
+is left out of the retrieval and citation metrics. ``corpus`` names the document collection
+a question was written against ("seeds", "squad_v2", "multihop_rag"), so one set can mix
+corpora and ``python -m eval --corpus NAME`` asks only one's questions (a question without a
+corpus is always asked). Every error names the file and line.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 REQUIRED = ("id", "question", "answers", "answerable")
-OPTIONAL = ("evidence", "evidence_doc_ids", "history", "type")
+OPTIONAL = ("evidence", "evidence_doc_ids", "history", "type", "corpus")
 ROLES = ("user", "assistant")
 
 
@@ -40,6 +44,7 @@ class EvalCase:
     evidence_doc_ids: tuple[str, ...] = ()
     history: tuple[dict[str, str], ...] = ()
     type: str = ""
+    corpus: str = ""
     line: int = 0
 
     @property
@@ -61,6 +66,8 @@ class EvalCase:
             out["history"] = [dict(t) for t in self.history]
         if self.type:
             out["type"] = self.type
+        if self.corpus:
+            out["corpus"] = self.corpus
         return out
 
 
@@ -129,6 +136,12 @@ def parse_case(obj: Any, where: str) -> EvalCase:
     kind = obj.get("type", "")
     if not isinstance(kind, str):
         raise DatasetError(f"{where}: 'type' must be a string, got {kind!r}")
+    corpus = obj.get("corpus", "")
+    if not isinstance(corpus, str) or corpus != corpus.strip():
+        raise DatasetError(
+            f"{where}: 'corpus' must be a corpus name (a string without surrounding spaces), "
+            f"got {corpus!r}"
+        )
     return EvalCase(
         id=str(qid),
         question=question,
@@ -138,7 +151,19 @@ def parse_case(obj: Any, where: str) -> EvalCase:
         evidence_doc_ids=doc_ids,
         history=_history(where, obj.get("history", [])),
         type=kind,
+        corpus=corpus,
     )
+
+
+def select_corpus(cases: list[EvalCase], corpus: str) -> tuple[list[EvalCase], int]:
+    """The cases of ``corpus`` and those naming no corpus, and how many were left out."""
+    kept = [c for c in cases if not c.corpus or c.corpus == corpus]
+    return kept, len(cases) - len(kept)
+
+
+def corpora(cases: list[EvalCase]) -> list[str]:
+    """The corpus names the cases use, sorted."""
+    return sorted({c.corpus for c in cases if c.corpus})
 
 
 def load_set(path: Path | str) -> list[EvalCase]:

@@ -9,9 +9,21 @@ from typing import Any
 
 from chatbot import Chatbot, ChatSettings
 from eval.config import EvalSettings
-from eval.dataset import load_set
-from eval.runner import floor_rerun, prepare_index, run_cases, unknown_evidence_docs
-from eval.scoring import ScoreOptions, score_outcome, summarize, threshold_curve
+from eval.dataset import EvalCase, corpora, load_set, select_corpus
+from eval.runner import (
+    EvalError,
+    floor_rerun,
+    prepare_index,
+    run_cases,
+    unknown_evidence_docs,
+)
+from eval.scoring import (
+    ScoreOptions,
+    score_outcome,
+    summarize,
+    summarize_by_type,
+    threshold_curve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +57,21 @@ def evaluate(
     chat: ChatSettings,
     *,
     fresh: bool = False,
+    corpus: str | None = None,
 ) -> dict[str, Any]:
     """Run every question of ``set_path`` against ``docs`` and return the report: ``meta``,
-    ``metrics``, ``curve`` (refusal threshold) and ``rows`` (one per question).
+    ``metrics``, ``by_type`` (the main metrics per question type), ``curve`` (refusal
+    threshold) and ``rows`` (one per question).
 
     ``chat`` gives every chatbot knob but the index folder, which is the eval cache's.
-    Raises ``DatasetError`` for a bad set and ``EvalError`` for unusable docs.
+    ``corpus``: ask only the questions of that corpus (and those naming none); the others
+    are left out and counted in ``meta["left_out"]``. Raises ``DatasetError`` for a bad set
+    and ``EvalError`` for unusable docs or a corpus that leaves no question.
     """
     cases = load_set(set_path)
+    left_out = 0
+    if corpus is not None:
+        cases, left_out = filter_corpus(cases, corpus, set_path)
     index, info = prepare_index(docs, chat.index, settings, fresh=fresh)
     for qid, missing in unknown_evidence_docs(cases, info.doc_stems).items():
         logger.warning("%s: evidence_doc_ids %s name no document in %s", qid, missing, docs)
@@ -65,6 +84,8 @@ def evaluate(
         bot.index.close()
     opts = ScoreOptions(k=settings.k, min_overlap=settings.evidence_overlap)
     rows = [score_outcome(o, opts) for o in outcomes]
+    if left_out:
+        logger.info("%d question(s) of other corpora left out (--corpus %s)", left_out, corpus)
     index_meta = info.to_dict()
     index_meta.pop("index_dir")  # machine-specific; the terminal names it
     return {
@@ -72,6 +93,8 @@ def evaluate(
         "meta": {
             "set": str(set_path),
             "docs": str(docs),
+            "corpus": corpus or "",
+            "left_out": left_out,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "answerer": chat.answerer,
             "k": settings.k,
@@ -84,6 +107,31 @@ def evaluate(
             "index": index_meta,
         },
         "metrics": summarize(rows, settings.k),
+        "by_type": summarize_by_type(rows),
         "curve": threshold_curve(rows, chat.min_dense, settings.curve_points),
         "rows": rows,
     }
+
+
+def filter_corpus(cases: list[EvalCase], corpus: str, set_path: Path) -> tuple[list[EvalCase], int]:
+    """The cases of ``corpus`` (and those naming none), and how many were left out; an
+    ``EvalError`` naming the set's corpora when none is left."""
+    if not corpus.strip():
+        raise EvalError(f"--corpus {corpus!r}: give a corpus name")
+    named = corpora(cases)
+    kept, left_out = select_corpus(cases, corpus)
+    if not kept:
+        raise EvalError(
+            f"--corpus {corpus}: no question of {set_path} is in that corpus "
+            f"(its corpora: {', '.join(named)})"
+        )
+    if corpus not in named:
+        logger.warning(
+            "--corpus %s: no question of %s names that corpus (its corpora: %s); asking "
+            "the %d without a corpus",
+            corpus,
+            set_path,
+            ", ".join(named) or "none",
+            len(kept),
+        )
+    return kept, left_out

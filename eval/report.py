@@ -11,7 +11,7 @@ from typing import Any
 
 from eval import plots
 from eval.config import PRIMARY_METRICS
-from eval.scoring import FAILURES, OK
+from eval.scoring import BY_TYPE_METRICS, FAILURES, OK
 
 REPORT_VERSION = 1
 
@@ -23,9 +23,13 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("retrieval", "hits@10", "hits@10"),
     ("retrieval", "mrr@10", "MRR@10"),
     ("retrieval", "evidence_recall", "evidence recall@k"),
+    ("shown", "shown_hits@1", "hits@1, shown [n] order"),
+    ("shown", "shown_hits@5", "hits@5, shown [n] order"),
+    ("shown", "shown_mrr@10", "MRR@10, shown [n] order"),
     ("answers", "answer_contains", "contains a gold answer"),
     ("answers", "answer_contains_when_answered", "contains gold, when answered"),
     ("answers", "answer_f1", "token F1"),
+    ("citations", "evidence_docs_cited", "every evidence doc cited"),
     ("citations", "citation_precision", "citation precision"),
     ("citations", "citation_supported", "sentences supported"),
     ("refusals", "refusal_recall", "declined when unanswerable"),
@@ -75,8 +79,9 @@ def summary_rows(
     baseline, its value and the change."""
     out = []
     for section, key, label in TABLE:
-        if key.startswith("hits@") and report["metrics"].get(key) is None:
-            if int(key[5:]) > report["meta"]["k"]:
+        depth = key.removeprefix("shown_")
+        if depth.startswith("hits@") and report["metrics"].get(key) is None:
+            if int(depth[5:]) > report["meta"]["k"]:
                 continue  # not retrieved that deep
         gated = "*" if key in PRIMARY_METRICS else ""
         cells = [
@@ -95,13 +100,39 @@ def summary_rows(
 def _header(report: Mapping[str, Any]) -> list[str]:
     meta, met = report["meta"], report["metrics"]
     idx = meta["index"]
-    return [
+    lines = [
         f"set {meta['set']}: {met['n_questions']} questions ({met['n_answerable']} answerable, "
         f"{met['n_unanswerable']} unanswerable)",
+    ]
+    if meta.get("corpus"):
+        lines.append(
+            f"corpus {meta['corpus']}: {meta.get('left_out', 0)} question(s) of other corpora "
+            "left out"
+        )
+    lines += [
         f"docs {meta['docs']}: {idx['documents']} documents, {idx['chunks']} chunks, "
         f"index {idx['bytes'] / 1e6:.1f} MB",
         f"answerer {meta['answerer']}, k={meta['k']}, min_dense={meta['min_dense']}",
+        "retrieval metrics in retriever order (fused score); shown_* in the answer's [n] order",
     ]
+    return lines
+
+
+BY_TYPE_LABELS = {
+    "answered_when_answerable": "answered when answerable",
+    "answer_contains": "contains gold",
+    "evidence_docs_cited": "evidence docs cited",
+    "refusal_recall": "declined when unanswerable",
+}
+
+
+def by_type_rows(report: Mapping[str, Any]) -> list[list[str]]:
+    """The per-type table's cells: type, n, then ``BY_TYPE_METRICS`` ("n/a" where a type
+    has no question the metric applies to)."""
+    out = []
+    for kind, values in (report.get("by_type") or {}).items():
+        out.append([kind, str(values["n"]), *(_fmt(values.get(k)) for k in BY_TYPE_METRICS)])
+    return out
 
 
 def terminal_table(report: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
@@ -119,12 +150,31 @@ def terminal_table(report: Mapping[str, Any], baseline: Mapping[str, Any] | None
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    types = by_type_rows(report)
+    if len(types) > 1:
+        lines.append("")
+        lines.append(_plain_table(["type", "n", *BY_TYPE_LABELS.values()], types))
     failures = _count_outcomes(report["rows"])
     lines.append("")
     lines.append(
         "outcomes: " + ", ".join(f"{k} {v}" for k, v in failures.items() if v) + "  (* gated)"
     )
     return "\n".join(lines) + "\n"
+
+
+def _plain_table(head: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to width: the first left-aligned, the rest right-aligned."""
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    out = []
+    for i, r in enumerate([head, *rows]):
+        cells = [
+            c.ljust(w) if j == 0 else c.rjust(w)
+            for j, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
 
 
 def _count_outcomes(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -179,6 +229,14 @@ def markdown_report(
     for r in summary_rows(report, baseline):
         lines.append("| " + " | ".join(r) + " |")
     lines += ["", "`*` = watched by the regression gate.", ""]
+    types = by_type_rows(report)
+    if types:
+        head = ["type", "n", *(BY_TYPE_LABELS[k] for k in BY_TYPE_METRICS)]
+        lines += ["## By type", ""]
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "|".join("---" for _ in head) + "|")
+        lines += ["| " + " | ".join(_md_cell(c, 60) for c in r) + " |" for r in types]
+        lines.append("")
     curve = report.get("curve")
     if curve:
         lines.append(f"Refusal-threshold curve over {curve['scalar']}; see report.html.")
@@ -323,6 +381,22 @@ def _question_html(r: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _by_type_html(report: Mapping[str, Any]) -> str:
+    types = by_type_rows(report)
+    if not types:
+        return ""
+    e = escape
+    head = ["type", "n", *(BY_TYPE_LABELS[k] for k in BY_TYPE_METRICS)]
+    trs = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if i else ''}>{e(c)}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in types
+    )
+    ths = "".join(f"<th>{e(h)}</th>" for h in head)
+    return f"<h2>By type</h2><table><tr>{ths}</tr>{trs}</table>"
+
+
 def html_report(report: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> str:
     e = escape
     head = ["", "metric", "value", "n"] + (["baseline", "change"] if baseline else [])
@@ -355,6 +429,7 @@ def html_report(report: Mapping[str, Any], baseline: Mapping[str, Any] | None = 
         "<ul>" + "".join(f"<li>{e(h)}</li>" for h in _header(report)) + "</ul>",
         f"<p class=small>created {e(report['meta']['created'])}; * = gated metric</p>",
         f"<table>{table}</table>",
+        _by_type_html(report),
         "<h2>Plots</h2>",
         '<div class="plots">' + "".join(f"<figure>{s}</figure>" for s in _plots(report)) + "</div>",
         note,

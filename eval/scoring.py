@@ -1,17 +1,28 @@
 """Score the chatbot's answers: one row per question, the summary metrics over the rows,
-and the refusal-threshold curve.
+the per-type summary and the refusal-threshold curve.
 
 Rules (the README repeats them):
 
-* Retrieval is scored on answerable questions with evidence, over the passages in the
-  retriever's order (fused score), before the extractive answerer reorders them. A passage
-  is relevant when it holds an evidence quote (see ``metrics.holds_quote``) or, for a
-  question with evidence documents but no quote, when it comes from one of them.
+* Retrieval is scored on answerable questions with evidence, twice:
+
+  - ``hits@j``, ``mrr@10``, ``evidence_recall``: in retrieval order, the order the hybrid
+    retriever returned the passages (fused score, ties by chunk id; see
+    ``retriever_order``), before any answerer reorders them. These do not depend on which
+    answerer ran, and ``hits@5`` is the one the regression gate watches.
+  - ``shown_hits@j``, ``shown_mrr@10``, ``shown_evidence_recall``: in the order the answer
+    shows them, by their final ``[n]`` (after the extractive answerer's rerank; see
+    ``shown_order``).
+
+  A passage is relevant when it holds an evidence quote (see ``metrics.holds_quote``) or,
+  for a question with evidence documents but no quote, when it comes from one of them.
 * Evidence recall@k: the share of the question's evidence documents (or, without document
   ids, of its quotes) that the k passages cover.
 * Answers are scored on answerable questions; a declined answer scores 0. "Contains" looks
   for a gold answer in the whole answer (citation markers removed); token F1 compares the
   short answer when the chatbot gives one, else the whole answer.
+* Evidence documents cited: on answerable questions with evidence document ids, 1 when every
+  evidence document (compared by file stem) is the source of one of the answer's citations,
+  else 0; a declined answer scores 0.
 * Citation precision: on answered, answerable questions with evidence, the share of cited
   passages that are relevant. Supported share: on answered questions, the share of answer
   sentences (cited, or uncited and longer than three words) that the chatbot's citation
@@ -60,11 +71,26 @@ class ScoreOptions:
 
 
 def retriever_order(passages: list[Passage]) -> list[Passage]:
-    """The passages in the order the chain ranked them: [1] first (after the answerer's
-    rerank stage), or by fused score for passages without a number."""
+    """The passages in retrieval order: by the retriever's fused score (ties by chunk id, as
+    ``rrf_fuse`` breaks them), whatever order the answerer shows them in. (A passage the
+    retriever pins ahead for one part of a compound question is placed by its fused score
+    too: the ``Passage`` keeps no retrieval rank once the answerer renumbers it.) Passages
+    with no fused score (all 0) fall back to their dense rank, then to their ``[n]``."""
+    if any(p.fused_score for p in passages):
+        return sorted(passages, key=lambda p: (-p.fused_score, p.chunk_id))
+    big = len(passages) + 1
+    return sorted(
+        passages,
+        key=lambda p: (p.dense_rank if p.dense_rank is not None else big, p.n or big),
+    )
+
+
+def shown_order(passages: list[Passage]) -> list[Passage]:
+    """The passages in the order the answer shows them: by their final ``[n]`` (after the
+    extractive answerer's rerank), or in retrieval order when some have no number."""
     if passages and all(p.n > 0 for p in passages):
         return sorted(passages, key=lambda p: p.n)
-    return sorted(passages, key=lambda p: (-p.fused_score, p.chunk_id))
+    return retriever_order(passages)
 
 
 def _relevant(text: str, doc_ids: list[str], case: EvalCase, opts: ScoreOptions) -> bool | None:
@@ -116,18 +142,46 @@ def prediction(answer: Answer | None) -> str:
     return answer.short_answer or m.answer_text(answer.text)
 
 
+def _retrieval_scores(
+    prefix: str, flags: list[bool], units: list[set[str]], case: EvalCase, k: int
+) -> dict[str, float | None]:
+    out: dict[str, float | None] = {
+        f"{prefix}hits@{j}": (m.hits_at_k(flags, j) if j <= k else None) for j in HITS_AT
+    }
+    out[f"{prefix}mrr@10"] = m.reciprocal_rank(flags, 10)
+    out[f"{prefix}evidence_recall"] = m.evidence_recall(units, _evidence_units(case), k)
+    return out
+
+
+def evidence_docs_cited(case: EvalCase, answer: Answer | None) -> float | None:
+    """1.0 when every evidence document of an answerable question is the source of one of
+    the answer's citations (compared by file stem), else 0.0 (a declined answer, or none,
+    scores 0.0); ``None`` for an unanswerable question or one without evidence documents."""
+    if not case.answerable or not case.evidence_doc_ids:
+        return None
+    if answer is None or answer.declined:
+        return 0.0
+    cited = {m.doc_stem(c.source) for c in answer.citations if c.source}
+    wanted = {m.doc_stem(d) for d in case.evidence_doc_ids}
+    return 1.0 if wanted <= cited else 0.0
+
+
 def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
     """One question's row: what was asked, what came back, the gold, and every score."""
     case, answer = o.case, o.answer
     declined = answer is None or answer.declined
     passages = retriever_order(answer.trace.passages) if answer else []
-    scores: dict[str, Any] = {f"hits@{j}": None for j in HITS_AT}
+    shown = shown_order(answer.trace.passages) if answer else []
+    scores: dict[str, Any] = {}
+    for prefix in ("", "shown_"):
+        scores.update({f"{prefix}hits@{j}": None for j in HITS_AT})
+        scores[f"{prefix}mrr@10"] = None
+        scores[f"{prefix}evidence_recall"] = None
     scores.update(
         {
-            "mrr@10": None,
-            "evidence_recall": None,
             "answer_contains": None,
             "answer_f1": None,
+            "evidence_docs_cited": evidence_docs_cited(case, answer),
             "citation_precision": None,
             "citation_supported": None,
         }
@@ -136,12 +190,12 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
         _relevant(p.text, [p.doc_id, p.source], case, opts) for p in passages
     ]
     if case.answerable and case.has_evidence and answer is not None:
-        flags = [bool(r) for r in relevant]
-        for j in HITS_AT:
-            scores[f"hits@{j}"] = m.hits_at_k(flags, j) if j <= opts.k else None
-        scores["mrr@10"] = m.reciprocal_rank(flags, 10)
-        units = [_units(p, case, opts) for p in passages]
-        scores["evidence_recall"] = m.evidence_recall(units, _evidence_units(case), opts.k)
+        flag_of = {id(p): bool(r) for p, r in zip(passages, relevant, strict=True)}
+        units_of = {id(p): _units(p, case, opts) for p in passages}
+        for prefix, order in (("", passages), ("shown_", shown)):
+            flags = [flag_of[id(p)] for p in order]
+            units = [units_of[id(p)] for p in order]
+            scores.update(_retrieval_scores(prefix, flags, units, case, opts.k))
     if case.answerable:
         text = "" if declined or answer is None else m.answer_text(answer.text)
         scores["answer_contains"] = m.contains_gold(text, case.answers)
@@ -173,6 +227,7 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
         "id": case.id,
         "line": case.line,
         "type": case.type,
+        "corpus": case.corpus,
         "question": case.question,
         "history": [dict(t) for t in case.history],
         "gold": {
@@ -256,18 +311,20 @@ def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | Non
     """The report's metrics over all rows (``None`` where nothing could be scored)."""
 
     def col(name: str) -> list[float | None]:
-        return [r["scores"][name] for r in rows]
+        return [r["scores"].get(name) for r in rows]
 
     out: dict[str, float | int | None] = {}
-    for j in HITS_AT:
-        out[f"hits@{j}"] = m.mean(col(f"hits@{j}"))
-    out["mrr@10"] = m.mean(col("mrr@10"))
-    out["evidence_recall"] = m.mean(col("evidence_recall"))
+    for prefix in ("", "shown_"):
+        for j in HITS_AT:
+            out[f"{prefix}hits@{j}"] = m.mean(col(f"{prefix}hits@{j}"))
+        out[f"{prefix}mrr@10"] = m.mean(col(f"{prefix}mrr@10"))
+        out[f"{prefix}evidence_recall"] = m.mean(col(f"{prefix}evidence_recall"))
     out["answer_contains"] = m.mean(col("answer_contains"))
     out["answer_f1"] = m.mean(col("answer_f1"))
     out["answer_contains_when_answered"] = m.mean(
         r["scores"]["answer_contains"] for r in rows if not r["declined"]
     )
+    out["evidence_docs_cited"] = m.mean(col("evidence_docs_cited"))
     out["citation_precision"] = m.mean(col("citation_precision"))
     out["citation_supported"] = m.mean(col("citation_supported"))
     refusals = m.refusal_stats((r["gold"]["answerable"], r["declined"]) for r in rows)
@@ -285,6 +342,39 @@ def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | Non
     out["n_errors"] = sum(1 for r in rows if r["error"])
     out["k"] = k
     return {key: _round(v) if isinstance(v, float) else v for key, v in out.items()}
+
+
+# The per-type summary's columns, in order.
+BY_TYPE_METRICS = (
+    "answered_when_answerable",
+    "answer_contains",
+    "evidence_docs_cited",
+    "refusal_recall",
+)
+NO_TYPE = "(no type)"
+
+
+def summarize_by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
+    """For each distinct question ``type`` (in first-seen order; ``NO_TYPE`` for rows
+    without one): n, answered when answerable, contains a gold answer, every evidence
+    document cited, and declined when unanswerable (``refusal_recall``)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r.get("type") or NO_TYPE, []).append(r)
+    out: dict[str, dict[str, float | int | None]] = {}
+    for kind, group in groups.items():
+        refusals = m.refusal_stats((r["gold"]["answerable"], r["declined"]) for r in group)
+        values: dict[str, float | int | None] = {
+            "n": len(group),
+            "n_answerable": refusals.answerable,
+            "n_unanswerable": refusals.unanswerable,
+            "answered_when_answerable": refusals.answered_when_answerable,
+            "answer_contains": m.mean(r["scores"].get("answer_contains") for r in group),
+            "evidence_docs_cited": m.mean(r["scores"].get("evidence_docs_cited") for r in group),
+            "refusal_recall": refusals.recall,
+        }
+        out[kind] = {k: _round(v) if isinstance(v, float) else v for k, v in values.items()}
+    return out
 
 
 def threshold_curve(rows: list[dict[str, Any]], current: float, points: int) -> dict[str, Any]:

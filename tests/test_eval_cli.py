@@ -168,6 +168,40 @@ def test_gate_fails_naming_the_metric_that_dropped(tmp_path, tiny, capsys, monke
     assert code == EXIT_OK
 
 
+def test_corpus_flag_asks_only_that_corpus(tmp_path, tiny, capsys, monkeypatch):
+    """--corpus keeps the cases of that corpus and those naming none; the rest are left out
+    and counted in the summary."""
+    monkeypatch.setenv("DOCQA_EMBEDDING_MODEL", "fake")
+    docs, _ = tiny
+    corpus_of = {"etna": "volcanoes", "eggs": "bees", "height": "volcanoes", "tennis": "bees"}
+    mixed = [{**q, "corpus": corpus_of[q["id"]]} if q["id"] in corpus_of else q for q in QUESTIONS]
+    qset = write(tmp_path / "mixed.jsonl", "".join(json.dumps(q) + "\n" for q in mixed))
+    common = ["--docs", docs, "--set", qset, "--cache-dir", tmp_path / "cache", "-q", "--no-html"]
+    code, out, err = run_eval(capsys, *common, "--out", tmp_path / "bees", "--corpus", "bees")
+    assert code == EXIT_OK, err
+    assert "corpus bees: 2 question(s) of other corpora left out" in out
+    report = json.loads((tmp_path / "bees" / "report.json").read_text(encoding="utf-8"))
+    assert [r["id"] for r in report["rows"]] == ["eggs", "books", "tennis"]
+    assert [r["corpus"] for r in report["rows"]] == ["bees", "", "bees"]
+    assert report["meta"]["corpus"] == "bees" and report["meta"]["left_out"] == 2
+    assert report["metrics"]["n_questions"] == 3 and report["metrics"]["n_unanswerable"] == 1
+    assert set(report["by_type"]) == {"number", "(no type)"}
+    # without --corpus every case is asked
+    code, out, _ = run_eval(capsys, *common, "--out", tmp_path / "all")
+    report = json.loads((tmp_path / "all" / "report.json").read_text(encoding="utf-8"))
+    assert code == EXIT_OK and report["metrics"]["n_questions"] == 5 and "left out" not in out
+    # a corpus no case names, in a set where every case names one: nothing left to ask
+    only_named = write(
+        tmp_path / "named.jsonl",
+        "".join(json.dumps(q) + "\n" for q in mixed if q["id"] in corpus_of),
+    )
+    code, _, err = run_eval(
+        capsys, "--docs", docs, "--set", only_named, "--corpus", "squad_v2", "-q"
+    )
+    assert code == EXIT_BAD_INPUT
+    assert "--corpus squad_v2: no question of" in err and "bees, volcanoes" in err
+
+
 @pytest.mark.model
 def test_cli_end_to_end_with_the_real_model(tmp_path, tiny, capsys):
     docs, qset = tiny

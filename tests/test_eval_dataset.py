@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.dataset import DatasetError, EvalCase, load_set
+from eval.dataset import DatasetError, EvalCase, corpora, load_set, select_corpus
 from tests.conftest import ROOT, write
 
 SQUAD = ROOT.parent / "shared" / "eval-data" / "squad_v2" / "questions.jsonl"
@@ -89,6 +89,8 @@ def test_fields_are_normalised(tmp_path):
         ({**GOOD, "history": [{"role": "bot", "content": "hi"}]}, "'history' turn 0"),
         ({**GOOD, "history": "hi"}, "'history' must be a list of turns"),
         ({**GOOD, "type": 3}, "'type' must be a string"),
+        ({**GOOD, "corpus": ["seeds"]}, "'corpus' must be a corpus name"),
+        ({**GOOD, "corpus": " seeds"}, "got ' seeds'"),
     ],
 )
 def test_errors_name_the_file_line_and_field(tmp_path, bad, message):
@@ -116,3 +118,24 @@ def test_unknown_fields_are_warned_not_fatal(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="eval.dataset"):
         assert len(load_set(path)) == 1
     assert "s.jsonl:1: ignoring unknown field(s) context" in caplog.text
+
+
+def test_corpus_is_read_kept_and_selects_cases(tmp_path):
+    path = lines(
+        tmp_path / "mixed.jsonl",
+        {**GOOD, "id": "s1", "corpus": "seeds"},
+        {**GOOD, "id": "q1", "corpus": "squad_v2"},
+        {**GOOD, "id": "m1", "corpus": "multihop_rag"},
+        {**GOOD, "id": "any"},  # no corpus: asked whatever --corpus says
+        {**GOOD, "id": "s2", "corpus": "seeds"},
+    )
+    cases = load_set(path)
+    assert [c.corpus for c in cases] == ["seeds", "squad_v2", "multihop_rag", "", "seeds"]
+    assert cases[0].to_dict()["corpus"] == "seeds"
+    assert "corpus" not in cases[3].to_dict()
+    assert load_set(lines(tmp_path / "again.jsonl", cases[1].to_dict()))[0].corpus == "squad_v2"
+    assert corpora(cases) == ["multihop_rag", "seeds", "squad_v2"]
+    kept, left_out = select_corpus(cases, "seeds")
+    assert [c.id for c in kept] == ["s1", "any", "s2"] and left_out == 2
+    kept, left_out = select_corpus(cases, "nowhere")
+    assert [c.id for c in kept] == ["any"] and left_out == 4

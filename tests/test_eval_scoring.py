@@ -19,9 +19,12 @@ from eval.scoring import (
     WRONG_ANSWER,
     ScoreOptions,
     claims,
+    evidence_docs_cited,
     retriever_order,
     score_outcome,
+    shown_order,
     summarize,
+    summarize_by_type,
     supported_share,
     threshold_curve,
 )
@@ -104,25 +107,60 @@ def declined() -> Answer:
     )
 
 
-def test_ranking_is_the_chains_order_then_fused_score():
-    # The chain numbers passages after its rerank stage: [1] is its top passage.
-    assert [p.n for p in retriever_order(PASSAGES)] == [1, 2, 3]
-    unnumbered = [replace(p, n=0) for p in PASSAGES]
-    assert [p.chunk_id for p in retriever_order(unnumbered)] == [
-        p.chunk_id for p in sorted(PASSAGES, key=lambda p: -p.fused_score)
+def test_retrieval_order_is_the_fused_score_and_shown_order_the_final_n():
+    # The retriever ranked news2 first (higher fused score); the rerank showed news as [1].
+    assert [p.source for p in retriever_order(PASSAGES)] == ["news2.txt", "news.txt", "bread.txt"]
+    assert [p.n for p in shown_order(PASSAGES)] == [1, 2, 3]
+    # ties on the fused score go by chunk id, as rrf_fuse breaks them
+    tied = [replace(P_TRUMP, fused_score=0.03), P_SESSIONS]
+    assert [p.chunk_id for p in retriever_order(tied)] == ["news-1", "news2-2"]
+    # without fused scores: the dense rank, then [n]
+    bare = [
+        replace(P_SESSIONS, fused_score=0.0, dense_rank=2),
+        replace(P_TRUMP, fused_score=0.0, dense_rank=1),
+        replace(P_OTHER, fused_score=0.0, dense_rank=None),
     ]
+    assert [p.source for p in retriever_order(bare)] == ["news2.txt", "news.txt", "bread.txt"]
+    # unnumbered passages are shown in retrieval order
+    unnumbered = [replace(p, n=0) for p in PASSAGES]
+    assert [p.source for p in shown_order(unnumbered)] == ["news2.txt", "news.txt", "bread.txt"]
 
 
 def test_correct_cited_answer():
     a = answered(f"Jeff Sessions [1].\n\n> {SESSIONS} [1]", [cite(P_SESSIONS, 1)], "Jeff Sessions")
     row = score_outcome(Outcome(case(), a, 12.0), OPTS)
     s = row["scores"]
-    assert (s["hits@1"], s["hits@3"], s["mrr@10"]) == (1.0, 1.0, 1.0)  # [1] holds the evidence
-    assert s["evidence_recall"] == 1.0
+    # the retriever had the evidence 2nd; the answer shows it as [1]
+    assert (s["hits@1"], s["hits@3"], s["mrr@10"]) == (0.0, 1.0, 0.5)
+    assert (s["shown_hits@1"], s["shown_hits@3"], s["shown_mrr@10"]) == (1.0, 1.0, 1.0)
+    assert s["evidence_recall"] == 1.0 and s["shown_evidence_recall"] == 1.0
     assert s["answer_contains"] == 1.0 and s["answer_f1"] == 1.0
     assert s["citation_precision"] == 1.0 and s["citation_supported"] == 1.0
+    assert s["evidence_docs_cited"] == 1.0
     assert row["outcome"] == OK and row["best_dense"] == 0.6
-    assert [p["relevant"] for p in row["retrieved"]] == [True, False, False]
+    # rows list the passages in retrieval order, with the [n] the answer showed
+    assert [(p["rank"], p["n"]) for p in row["retrieved"]] == [(1, 2), (2, 1), (3, 3)]
+    assert [p["relevant"] for p in row["retrieved"]] == [False, True, False]
+
+
+def test_retrieval_scores_do_not_depend_on_the_answerers_order():
+    """Two answerers over the same retrieval: one shows the evidence [1], one [3]."""
+    c = case(evidence=(), evidence_doc_ids=("news",))
+    first = answered("x", [])
+    last = answered("x", [])
+    last.trace.passages = [
+        replace(P_SESSIONS, n=3),
+        replace(P_TRUMP, n=1),
+        replace(P_OTHER, n=2),
+    ]
+    a = score_outcome(Outcome(c, first, 1.0), OPTS)["scores"]
+    b = score_outcome(Outcome(c, last, 1.0), OPTS)["scores"]
+    for key in ("hits@1", "hits@3", "mrr@10", "evidence_recall"):
+        assert a[key] == b[key], key
+    assert a["mrr@10"] == 0.5
+    assert (a["shown_hits@1"], b["shown_hits@1"]) == (1.0, 0.0)
+    assert (a["shown_mrr@10"], b["shown_mrr@10"]) == (1.0, pytest.approx(1 / 3))
+    assert (a["shown_hits@3"], b["shown_hits@3"]) == (1.0, 1.0)
 
 
 def test_wrong_answer_with_a_bad_citation_and_an_unsupported_sentence():
@@ -165,6 +203,36 @@ def test_several_evidence_documents():
     row = score_outcome(Outcome(multi, declined(), 5.0), OPTS)
     assert row["scores"]["evidence_recall"] == pytest.approx(2 / 3)
     assert row["scores"]["hits@1"] == 1.0  # by document, news2 (retriever's first) counts
+
+
+def test_every_evidence_document_must_be_cited():
+    two = case(evidence=(), evidence_doc_ids=("news", "news2"))
+    # citing only one of the two evidence documents scores 0
+    one = answered(f"> {SESSIONS} [1]", [cite(P_SESSIONS, 1)])
+    row = score_outcome(Outcome(two, one, 5.0), OPTS)
+    assert row["scores"]["evidence_docs_cited"] == 0.0
+    # both (a source given as a path, an id with an extension: compared by file stem)
+    both = answered(
+        f"> {SESSIONS} [1]\n\n> {TRUMP} [2]",
+        [cite(P_SESSIONS, 1), cite(replace(P_TRUMP, source="sub/news2.txt"), 2)],
+    )
+    assert evidence_docs_cited(replace(two, evidence_doc_ids=("news.txt", "news2")), both) == 1.0
+    row = score_outcome(Outcome(two, both, 5.0), OPTS)
+    assert row["scores"]["evidence_docs_cited"] == 1.0
+    # a decline scores 0 although it lists the closest passages as citations
+    assert score_outcome(Outcome(two, declined(), 5.0), OPTS)["scores"]["evidence_docs_cited"] == 0
+    assert evidence_docs_cited(two, None) == 0.0
+    # not scored: unanswerable, or no evidence documents (quotes only)
+    u = case(answers=(), answerable=False, evidence_doc_ids=("news",))
+    assert evidence_docs_cited(u, one) is None
+    assert evidence_docs_cited(case(evidence_doc_ids=()), one) is None
+    rows = [
+        score_outcome(Outcome(replace(two, id="a"), one, 5.0), OPTS),
+        score_outcome(Outcome(replace(two, id="b"), both, 5.0), OPTS),
+        score_outcome(Outcome(replace(two, id="c"), both, 5.0), OPTS),
+        score_outcome(Outcome(replace(u, id="d"), one, 5.0), OPTS),
+    ]
+    assert summarize(rows, k=10)["evidence_docs_cited"] == pytest.approx(2 / 3, abs=1e-4)
 
 
 def test_a_refused_question_counts_as_declined():
@@ -217,6 +285,32 @@ def test_summary_metrics():
     assert met["citation_precision"] == 1.0
     assert met["latency_p50_ms"] == 25.0
     assert met["hits@10"] == 0.5  # the floored one only retrieved bread
+    assert met["hits@1"] == 0.0 and met["shown_hits@1"] == 0.5  # news2 was retrieved first
+    assert met["evidence_docs_cited"] == 0.5
+
+
+def test_summary_by_type():
+    good = answered(f"Jeff Sessions [1].\n\n> {SESSIONS} [1]", [cite(P_SESSIONS, 1)])
+    u = case(answers=(), answerable=False, evidence=(), evidence_doc_ids=(), type="null_query")
+    rows = [
+        score_outcome(Outcome(case(id="a", type="inference_query"), good, 1.0), OPTS),
+        score_outcome(Outcome(case(id="b", type="inference_query"), declined(), 1.0), OPTS),
+        score_outcome(Outcome(case(id="c", type="comparison_query"), good, 1.0), OPTS),
+        score_outcome(Outcome(replace(u, id="d"), declined(), 1.0), OPTS),
+        score_outcome(Outcome(replace(u, id="e"), good, 1.0), OPTS),
+        score_outcome(Outcome(replace(u, id="f"), declined(), 1.0), OPTS),
+        score_outcome(Outcome(case(id="g"), good, 1.0), OPTS),
+    ]
+    by = summarize_by_type(rows)
+    assert list(by) == ["inference_query", "comparison_query", "null_query", "(no type)"]
+    inf = by["inference_query"]
+    assert inf["n"] == 2 and inf["answered_when_answerable"] == 0.5
+    assert inf["answer_contains"] == 0.5 and inf["evidence_docs_cited"] == 0.5
+    assert inf["refusal_recall"] is None
+    null = by["null_query"]
+    assert null["n"] == 3 and null["refusal_recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert null["answered_when_answerable"] is None and null["answer_contains"] is None
+    assert by["comparison_query"]["answer_contains"] == 1.0 and by["(no type)"]["n"] == 1
 
 
 def test_threshold_curve_uses_the_unfloored_answer():
@@ -245,15 +339,19 @@ def test_reports_render(tmp_path):
             "index": {"documents": 2, "chunks": 3, "bytes": 1000},
         },
         "metrics": summarize(rows, 10),
+        "by_type": summarize_by_type(rows),
         "curve": threshold_curve(rows, 0.2, 5),
         "rows": rows,
     }
     table = terminal_table(report, baseline={"hits@5": 1.0})
     assert "hits@5*" in table and "baseline" in table and "-0.500" in table
+    assert "hits@5, shown [n] order" in table and "every evidence doc cited" in table
     md = markdown_report(report, None, max_failures=1)
     assert "## Failures (2 of 4)" in md and "… and 1 more" in md
+    assert "## By type" in md and "| (no type) | 4 | 0.500 | 0.500 | 0.500 | 0.500 |" in md
     html = html_report(report)
     assert html.count("<svg") == 4 and 'id="q-u"' in html and "<script>" in html
+    assert "<h2>By type</h2>" in html
     data = json.loads(dump_json(json_report(report)))
     assert data["metrics"] == report["metrics"]
     assert "text" not in data["rows"][0]["retrieved"][0]
