@@ -7,13 +7,19 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from chatbot.cite import check_citations
 from chatbot.condense import Condensed, condense
 from chatbot.config import ChatSettings
+from chatbot.extractive import Selection
+from chatbot.question import QuestionShape
+from chatbot.question import shape as question_shape
+from chatbot.relevance import CorpusStats
+from chatbot.sentences import content_terms
 from chatbot.similarity import SentenceSimilarity
 from chatbot.types import Answer, Citation, Passage, Trace
 
@@ -44,6 +50,37 @@ def clean_question(question: str, limit: int) -> str:
     if not cleaned:
         raise QuestionError("the question is empty")
     return cleaned
+
+
+@dataclass
+class Turn:
+    """One question's way through the chain: what each stage reads and writes.
+
+    ``answer()``, ``stream()`` and the LCEL ``chain`` run the same stages on this one state,
+    so what the eval measures is what the chat page shows."""
+
+    question: str
+    history: list[dict[str, str]]
+    k: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    condensed: Condensed | None = None
+    passages: list[Passage] = field(default_factory=list)
+    selection: Selection | None = None
+    raw_text: str = ""  # the answer before the citation check
+    declined: bool = False
+    reason: str = ""
+    cite_passages: list[Passage] | None = None  # the passages [n] refers to, when renumbered
+    quotes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    short_answer: str | None = None
+    shape: QuestionShape | None = None
+    stats: CorpusStats | None = None
+    framing: list[str] = field(default_factory=list)  # the answerer's own lines, not claims
+    answer: Answer | None = None
+
+    @property
+    def query(self) -> str:
+        return self.condensed.query if self.condensed else self.question
 
 
 class Chatbot:
@@ -83,169 +120,207 @@ class Chatbot:
             )
         self.chain: Runnable = build_chain(self)
 
-    # ---- stages (each takes and returns the state dict)
-    def _condense(self, state: dict[str, Any]) -> dict[str, Any]:
+    # ---- stages: each reads and writes the one ``Turn``
+    def _condense(self, turn: Turn) -> Turn:
         t = time.perf_counter()
-        history = state.get("history") or []
-        if self._chat_model is not None and history:
+        if self._chat_model is not None and turn.history:
             from chatbot.generative import build_condense_messages, generate
 
             query = (
                 generate(
-                    self._chat_model, build_condense_messages(state["question"], history)
+                    self._chat_model, build_condense_messages(turn.question, turn.history)
                 ).strip()
-                or state["question"]
+                or turn.question
             )
-            state["condensed"] = Condensed(query, "", query != state["question"])
+            turn.condensed = Condensed(query, "", query != turn.question)
         else:
-            state["condensed"] = condense(state["question"], history)
-        state["timings"]["condense"] = _ms(t)
-        return state
+            turn.condensed = condense(turn.question, turn.history)
+        turn.shape = question_shape(turn.question)
+        turn.timings["condense"] = _ms(t)
+        return turn
 
-    def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _retrieve(self, turn: Turn) -> Turn:
+        """Search for the standalone query (for a summary request, for the words that name
+        the document), with misspelt words mended against the index's vocabulary, and for
+        each part of a compound question."""
         t = time.perf_counter()
-        state["passages"] = self.retriever.retrieve(state["condensed"].query, state.get("k"))
-        state["timings"]["retrieve"] = _ms(t)
-        return state
+        shape = turn.shape
+        query = turn.query
+        if shape is not None and shape.summary and shape.focus:
+            query = shape.focus
+        turn.stats = CorpusStats(self.index.lexical() if self.settings.bm25_weight > 0 else None)
+        mended = turn.stats.corrections(content_terms(query))
+        if mended:
+            turn.notes.append(
+                "searched for " + ", ".join(f"{a!r} as {b!r}" for a, b in mended.items())
+            )
+            query = f"{query} {' '.join(mended.values())}"
+        parts = shape.parts if shape is not None and shape.multi_part else ()
+        turn.passages = self.retriever.retrieve(query, turn.k, parts=parts)
+        turn.timings["retrieve"] = _ms(t)
+        return turn
 
-    def _answer(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, turn: Turn) -> Iterator[str]:
+        """Answer from the passages; a chat model's text deltas are yielded as they come."""
         t = time.perf_counter()
         if self._chat_model is None:
-            self._answer_extractive(state)
+            self._answer_extractive(turn)
         else:
-            self._answer_generative(state)
-        state["timings"]["answer"] = _ms(t)
-        return state
+            yield from self._answer_generative(turn)
+        turn.timings["answer"] = _ms(t)
 
-    def _answer_extractive(self, state: dict[str, Any]) -> None:
+    def _answer_extractive(self, turn: Turn) -> None:
         from chatbot.extractive import extract, rerank
 
-        question = state["question"]
-        condensed: Condensed = state["condensed"]
-        passages = rerank(condensed.query, state["passages"], self.settings)
-        state["passages"] = passages
+        condensed = turn.condensed or condense(turn.question, [])
+        shape = turn.shape or question_shape(turn.question)
+        if shape.summary and turn.passages:
+            self._summarize(turn, shape)
+            return
+        passages = rerank(condensed.query, turn.passages, self.settings)
+        turn.passages = passages
         selection = extract(
-            question,
+            turn.question,
             passages,
             self.settings,
             context=condensed.context,
             similarity=lambda _question, sentences: self._similarity(condensed.query, sentences),
+            shape=shape,
+            stats=turn.stats,
         )
-        state["selection"] = selection
+        turn.selection = selection
         if selection.declined:
-            state["declined"] = True
-            state["reason"] = selection.reason
-            state["raw_text"] = decline_text(selection.reason, passages)
+            turn.declined = True
+            turn.reason = selection.reason
+            turn.raw_text = decline_text(selection.reason, passages)
             return
-        # Each quoted sentence gets its own number, so every [n] resolves to one quote (two
-        # sentences from one passage are two citations of the same passage).
         by_n = {p.n: p for p in passages}
-        cited: list[Passage] = []
-        parts = []
-        state["quotes"] = {}
-        for i, sent in enumerate(selection.sentences, start=1):
-            cited.append(dataclasses.replace(by_n[sent.n], n=i))
-            state["quotes"][i] = [(sent.start, sent.end)]
-            parts.append(f"> {sent.text.strip()} [{i}]")
+        quoted = [(by_n[s.n], s.start, s.end) for s in selection.sentences]
+        several = len({p.source for p, _, _ in quoted}) > 1
+        lines = []
+        if shape.multi_part and several:
+            if shape.yes_no:
+                lines.append(YES_NO_FRAMING)
+            else:
+                lines.append(PARTS_FRAMING)
+        _quote(turn, quoted, lines, labelled=several)
         if selection.short_answer:
-            parts.insert(0, f"{selection.short_answer} [1].")
-        state["raw_text"] = "\n\n".join(parts)
-        state["cite_passages"] = cited
-        state["short_answer"] = selection.short_answer
-        state["declined"] = False
+            turn.raw_text = f"{selection.short_answer} [1].\n\n{turn.raw_text}"
+        turn.short_answer = selection.short_answer
 
-    def _answer_generative(self, state: dict[str, Any]) -> None:
-        from chatbot.generative import build_messages, generate, is_refusal
+    def _summarize(self, turn: Turn, shape: QuestionShape) -> None:
+        """Quote the most central sentences of the best-matching document, in order."""
+        from chatbot.summary import summarize
 
-        if "raw_text" not in state:  # stream() may already have produced it
-            messages = build_messages(state["question"], state["passages"], state.get("history"))
-            state["raw_text"] = generate(self._chat_model, messages)
-        state["declined"] = is_refusal(state["raw_text"])
-        if state["declined"]:
-            state["reason"] = "the model found no support in the passages"
+        top = turn.passages[0]
+        chunks = [
+            Passage.from_chunk(c.id, c.text, c.metadata)
+            for c in self.index.document_chunks(top.source, top.root or None)
+        ] or [top]
+        picked = summarize(
+            chunks, self._similarity.vectors, self.settings.max_sentences, shape.focus
+        )
+        if not picked:
+            turn.declined = True
+            turn.reason = "the best-matching document has no sentences to summarise"
+            turn.raw_text = decline_text(turn.reason, turn.passages)
+            return
+        framing = f"The gist of {document_name(top)}, in its own sentences:"
+        _quote(turn, [(s.passage, s.start, s.end) for s in picked], [framing], labelled=False)
 
-    def _cite(self, state: dict[str, Any]) -> dict[str, Any]:
+    def _answer_generative(self, turn: Turn) -> Iterator[str]:
+        from chatbot.generative import build_messages, is_refusal
+        from chatbot.generative import stream as stream_model
+
+        messages = build_messages(turn.question, turn.passages, turn.history)
+        parts: list[str] = []
+        for delta in stream_model(self._chat_model, messages):
+            parts.append(delta)
+            yield delta
+        turn.raw_text = "".join(parts)
+        turn.declined = is_refusal(turn.raw_text)
+        if turn.declined:
+            turn.reason = "the model found no support in the passages"
+
+    def _cite(self, turn: Turn) -> Turn:
         from chatbot.extractive import split_sentences, support_score
 
         t = time.perf_counter()
-        passages: list[Passage] = state["passages"]
-        if state["declined"]:
-            text = state["raw_text"]
+        passages = turn.passages
+        if turn.declined:
+            text = turn.raw_text
             if self._chat_model is not None:
-                text = decline_text(state.get("reason", ""), passages)
+                text = decline_text(turn.reason, passages)
             citations = [closest_citation(p) for p in passages[:3]]
             unsupported: list[str] = []
         else:
             checked = check_citations(
-                state["raw_text"],
-                state.get("cite_passages", passages),
+                turn.raw_text,
+                turn.cite_passages if turn.cite_passages is not None else passages,
                 support=support_score,
                 split=split_sentences,
                 threshold=self.settings.support_threshold,
-                quotes=state.get("quotes"),
+                quotes=turn.quotes or None,
+                framing=turn.framing,
             )
             text, citations, unsupported = checked.text, checked.citations, checked.unsupported
-        state["timings"]["cite"] = _ms(t)
-        state["answer"] = Answer(
+        turn.timings["cite"] = _ms(t)
+        turn.answer = Answer(
             text=text,
-            declined=state["declined"],
+            declined=turn.declined,
             citations=citations,
-            short_answer=state.get("short_answer"),
+            short_answer=turn.short_answer,
             unsupported_sentences=unsupported,
             backend=self.backend,
             trace=Trace(
-                standalone_query=state["condensed"].query,
+                standalone_query=turn.query,
                 passages=passages,
-                timings_ms=state["timings"],
-                notes=state["notes"],
+                timings_ms=turn.timings,
+                notes=turn.notes,
             ),
         )
-        return state
+        return turn
+
+    def _run(self, turn: Turn) -> Iterator[str]:
+        """The one answering path: condense → retrieve → answer → cite. Yields the answer
+        text as it is produced (a chat model's deltas, or the checked extractive answer in
+        word groups); ``turn.answer`` holds the final ``Answer`` when it ends."""
+        t = time.perf_counter()
+        self._retrieve(self._condense(turn))
+        yield from self._answer(turn)
+        self._cite(turn)
+        turn.timings["total"] = _ms(t)
+        if self._chat_model is None and turn.answer is not None:
+            yield from _word_chunks(turn.answer.text)
 
     # ---- public API
-    def _state(self, question: str, history: list[dict] | None, k: int | None) -> dict:
+    def _turn(self, question: str, history: list[dict] | None, k: int | None) -> Turn:
         notes = []
         cleaned = clean_question(question, self.settings.max_question_chars)
         if cleaned != question.strip():
             notes.append("control characters or extra whitespace removed from the question")
-        return {
-            "question": cleaned,
-            "history": _clean_history(history),
-            "k": k,
-            "timings": {},
-            "notes": notes,
-        }
+        return Turn(question=cleaned, history=_clean_history(history), k=k, notes=notes)
 
     def answer(
         self, question: str, history: list[dict] | None = None, k: int | None = None
     ) -> Answer:
-        """Answer one question (``history``: earlier turns as {"role", "content"} dicts)."""
-        t = time.perf_counter()
-        state = self.chain.invoke(self._state(question, history, k))
-        state["timings"]["total"] = _ms(t)
-        return state["answer"]
+        """Answer one question (``history``: earlier turns as {"role", "content"} dicts).
+
+        The same path as ``stream()``, its text drained: the batch answer is the streamed one."""
+        turn = self._turn(question, history, k)
+        for _ in self._run(turn):
+            pass
+        assert turn.answer is not None
+        return turn.answer
 
     def stream(
         self, question: str, history: list[dict] | None = None, k: int | None = None
     ) -> Iterator[str | Answer]:
         """Yield the answer text as it is produced, then the final checked ``Answer``."""
-        t = time.perf_counter()
-        state = self._retrieve(self._condense(self._state(question, history, k)))
-        if self._chat_model is not None:
-            from chatbot.generative import build_messages
-            from chatbot.generative import stream as stream_model
-
-            parts: list[str] = []
-            messages = build_messages(state["question"], state["passages"], state["history"])
-            for delta in stream_model(self._chat_model, messages):
-                parts.append(delta)
-                yield delta
-            state["raw_text"] = "".join(parts)
-        state = self._cite(self._answer(state))
-        if self._chat_model is None:
-            yield from _word_chunks(state["answer"].text)
-        state["timings"]["total"] = _ms(t)
-        yield state["answer"]
+        turn = self._turn(question, history, k)
+        yield from self._run(turn)
+        assert turn.answer is not None
+        yield turn.answer
 
     def answer_batch(self, items: list[dict]) -> list[Answer]:
         return [self.answer(i["question"], i.get("history")) for i in items]
@@ -262,13 +337,65 @@ class Chatbot:
 
 
 def build_chain(bot: Chatbot) -> Runnable:
-    """condense → retrieve → answer → cite; each stage a named, swappable runnable."""
+    """condense → retrieve → answer → cite as LCEL runnables over a ``Turn`` (the stages
+    ``Chatbot.answer`` and ``Chatbot.stream`` run), each one named for tracing."""
+
+    def answer(turn: Turn) -> Turn:
+        for _ in bot._answer(turn):
+            pass
+        return turn
+
     return (
         RunnableLambda(bot._condense).with_config(run_name="condense")
         | RunnableLambda(bot._retrieve).with_config(run_name="retrieve")
-        | RunnableLambda(bot._answer).with_config(run_name="answer")
+        | RunnableLambda(answer).with_config(run_name="answer")
         | RunnableLambda(bot._cite).with_config(run_name="cite")
     )
+
+
+YES_NO_FRAMING = (
+    "Quoting alone cannot settle this question; here is what each source says:"
+)
+PARTS_FRAMING = "Here is what each source says:"
+
+
+def _quote(
+    turn: Turn, quoted: list[tuple[Passage, int, int]], framing: list[str], labelled: bool
+) -> None:
+    """Write the quotes into ``turn`` as the answer: one line each, each with its own
+    number (so every [n] resolves to one quote; two sentences of one passage are two
+    citations of it), after the answerer's ``framing`` lines. ``labelled``: each quote
+    names its document's source and date (quotes from several documents)."""
+    cited: list[Passage] = []
+    lines = list(framing)
+    for i, (p, a, b) in enumerate(quoted, start=1):
+        cited.append(dataclasses.replace(p, n=i))
+        turn.quotes[i] = [(a, b)]
+        text = p.text[a:b].strip()
+        label = source_label(p) if labelled else ""
+        lines.append(f"> **{label}:** {text} [{i}]" if label else f"> {text} [{i}]")
+    turn.framing = list(framing)
+    turn.raw_text = "\n\n".join(lines)
+    turn.cite_passages = cited
+    turn.declined = False
+
+
+def document_name(p: Passage) -> str:
+    """“Title” (source, date) — or the file name where the title is only the opening words."""
+    title = p.title if p.title and not p.title_is_excerpt else p.source
+    label = source_label(p, fallback="")
+    return f"“{title}” ({label})" if label else f"“{title}”"
+
+
+def source_label(p: Passage, fallback: str | None = None) -> str:
+    """Who published the passage's document and when ("TechCrunch, October 5, 2023"), else
+    its title."""
+    from ingest.context import document_context
+
+    label = document_context(None, p.publisher, p.date)
+    if label:
+        return label.replace(" | ", ", ")
+    return p.title if fallback is None else fallback
 
 
 def decline_text(reason: str, passages: list[Passage]) -> str:

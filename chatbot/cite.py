@@ -58,10 +58,12 @@ def best_quote(
     support: Callable[[str, str], float],
     split: Callable[[str], list[tuple[int, int]]],
 ) -> tuple[int, int, float]:
-    """The span of the passage sentence that best supports ``sentence``, with its score."""
-    best = (0, len(passage.text), support(sentence, passage.text))
+    """The span of the passage sentence that best supports ``sentence``, with its score
+    (the passage's document context, title | source | date, counts as support too)."""
+    context = passage.context()
+    best = (0, len(passage.text), support(sentence, f"{context}\n{passage.text}"))
     spans = split(passage.text)
-    scored = [(a, b, support(sentence, passage.text[a:b])) for a, b in spans]
+    scored = [(a, b, support(sentence, f"{context}\n{passage.text[a:b]}")) for a, b in spans]
     if scored:
         a, b, s = max(scored, key=lambda t: t[2])
         best = (a, b, max(s, best[2]))
@@ -76,13 +78,17 @@ def check_citations(
     split: Callable[[str], list[tuple[int, int]]],
     threshold: float,
     quotes: dict[int, list[tuple[int, int]]] | None = None,
+    framing: list[str] | tuple[str, ...] = (),
 ) -> CheckedAnswer:
     """Resolve every ``[n]``: remove citations to passages that do not exist, renumber the
     rest in order of first use, score each answer sentence against what it cites.
 
     ``quotes`` maps a passage number to the exact sentence spans the answerer quoted from it
     (the extractive answerer knows them); otherwise the best-supporting sentence is found.
+    ``framing`` lists lines the answerer wrote about its answer ("Here is what each source
+    says:"): not claims from the documents, so not checked.
     """
+    own_lines = {line.strip() for line in framing}
     by_n = {p.n: p for p in passages}
     renumber: dict[int, int] = {}
 
@@ -97,7 +103,8 @@ def check_citations(
     old_of = {new: old for old, new in renumber.items()}
     citations: dict[int, Citation] = {}
     unsupported: list[str] = []
-    for sentence, cited in claim_units(clean, split):
+    body = "\n".join(line for line in clean.split("\n") if line.strip() not in own_lines)
+    for sentence, cited in claim_units(body, split):
         plain = CITE_RE.sub("", sentence).strip()
         if not plain:
             continue
@@ -110,8 +117,9 @@ def check_citations(
             passage = by_n[old_of[new_n]]
             spans = (quotes or {}).get(old_of[new_n])
             if spans:
+                context = passage.context()
                 a, b, score = max(
-                    ((a, b, support(plain, passage.text[a:b])) for a, b in spans),
+                    ((a, b, support(plain, f"{context}\n{passage.text[a:b]}")) for a, b in spans),
                     key=lambda t: t[2],
                 )
             else:

@@ -26,6 +26,11 @@ class ChatSettings:
     k: int = _field(5, "Passages given to the answerer (and numbered [1]..[k]).")
     fetch_k: int = _field(30, "Candidates taken from each retriever before fusion.")
     per_doc_cap: int = _field(2, "At most this many passages per document before backfilling.")
+    compound_k: int = _field(
+        8,
+        "Passages for a question that names several articles, sources or events (one per "
+        "document first).",
+    )
     rrf_k: int = _field(60, "Reciprocal rank fusion constant.")
     dense_weight: float = _field(1.0, "Weight of the dense ranking in fusion.")
     bm25_weight: float = _field(1.0, "Weight of the BM25 ranking in fusion.")
@@ -45,7 +50,20 @@ class ChatSettings:
     )
     max_question_chars: int = _field(2000, "Longer questions are refused with a message.")
     min_dense: float = _field(
-        0.20, "Decline when no passage has at least this cosine similarity (off-topic)."
+        0.20,
+        "Off-topic unless a passage has at least this cosine similarity, or the question's "
+        "words pass min_lexical, or a sentence passes min_sentence.",
+    )
+    min_lexical: float = _field(
+        0.5,
+        "Off-topic unless one passage with its document's title, source and date holds at "
+        "least this share of the question's words (IDF over the whole index, misspellings "
+        "mended), or min_dense or min_sentence says it is on topic (0..1).",
+    )
+    min_sentence: float = _field(
+        0.35,
+        "Off-topic unless a sentence of the top passages has at least this cosine similarity "
+        "to the question, or min_dense or min_lexical says it is on topic.",
     )
     min_support: float = _field(
         0.25,
@@ -100,7 +118,7 @@ class ChatSettings:
     )
 
     def __post_init__(self) -> None:
-        for name in ("k", "fetch_k", "per_doc_cap", "rrf_k", "max_question_chars"):
+        for name in ("k", "fetch_k", "per_doc_cap", "rrf_k", "max_question_chars", "compound_k"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.torch_threads < 0:
@@ -111,6 +129,7 @@ class ChatSettings:
             raise SettingsError(f"max_sentences must be at least 1, got {self.max_sentences}")
         for name in (
             "min_support",
+            "min_lexical",
             "neighbour_weight",
             "context_weight",
             "rerank_weight",
@@ -119,8 +138,9 @@ class ChatSettings:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise SettingsError(f"{name} must be between 0 and 1, got {value}")
-        if not -1.0 <= self.min_dense <= 1.0:
-            raise SettingsError(f"min_dense must be between -1 and 1, got {self.min_dense}")
+        for name in ("min_dense", "min_sentence"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{name} must be between -1 and 1, got {getattr(self, name)}")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
         if not self.host.strip():

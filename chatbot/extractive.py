@@ -41,12 +41,14 @@ from chatbot.answer_types import (
     question_type,
 )
 from chatbot.config import ChatSettings
+from chatbot.question import QuestionShape
 from chatbot.refusal import (
     contrast_swap,
     missing_entities,
     negation_mismatch,
     question_entities,
 )
+from chatbot.relevance import META_TERMS, CorpusStats, lexical_relevance, query_terms
 from chatbot.sentences import content_terms, split_sentences, stem, words
 from chatbot.types import Passage
 
@@ -89,6 +91,7 @@ class _Sentence:
     end: int
     text: str
     terms: frozenset[str]
+    context: frozenset[str] = frozenset()  # terms of its document's title, source and date
     score: float = 0.0
     own: float = 0.0  # coverage by the sentence alone, without its neighbours
     semantic: float = 0.0  # embedding cosine between the question and the sentence
@@ -129,21 +132,29 @@ def _sentences(passages: list[Passage]) -> list[list[_Sentence]]:
     out = []
     for pi, p in enumerate(passages):
         sents = []
+        context = frozenset(content_terms(p.context()))
         for si, (a, b) in enumerate(split_sentences(p.text)):
             text = p.text[a:b]
-            sents.append(_Sentence(pi, si, a, b, text, frozenset(content_terms(text))))
+            sents.append(_Sentence(pi, si, a, b, text, frozenset(content_terms(text)), context))
         out.append(sents)
     return out
 
 
 def _query_weights(
-    question: str, context: str, context_weight: float, per_passage: list[list[_Sentence]]
+    question: str,
+    context: str,
+    context_weight: float,
+    per_passage: list[list[_Sentence]],
+    corrections: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Each query term's weight: its IDF over the passages' sentences (a term found nowhere
-    weighs most), times 1 for question words or ``context_weight`` for earlier-turn words."""
+    weighs most), times 1 for question words or ``context_weight`` for earlier-turn words.
+    A misspelt term counts as its ``corrections`` entry."""
     factors: dict[str, float] = {}
+    fix = corrections or {}
     for source, factor in ((question, 1.0), (context, context_weight)):
         for t in content_terms(source):
+            t = fix.get(t, t)
             if t not in factors and factor > 0:
                 factors[t] = factor
     all_sents = _flat(per_passage)
@@ -151,7 +162,13 @@ def _query_weights(
     for s in all_sents:
         df.update(t for t in s.terms if t in factors)
     n = max(len(all_sents), 1)
-    return {t: f * math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t, f in factors.items()}
+    # A word about the text itself ("mentioned", "described") that no sentence uses asks
+    # for nothing the sentences could hold.
+    return {
+        t: f * math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5))
+        for t, f in factors.items()
+        if df[t] or t not in META_TERMS
+    }
 
 
 def _score_all(
@@ -248,17 +265,82 @@ def _typed_sentence(
     return None
 
 
+def _off_topic(
+    question: str,
+    passages: list[Passage],
+    flat: list[_Sentence],
+    settings: ChatSettings,
+    features: dict[str, float],
+    similarity: Similarity | None,
+    shape: QuestionShape | None,
+    stats: CorpusStats | None,
+    corrections: dict[str, str],
+) -> str:
+    """Why no passage is about the question, or "" when one is. On topic when any of three
+    signals says so: the closest chunk's dense similarity (``min_dense``), the question's
+    words in one passage with its document context, IDF-weighted over the whole index
+    (``min_lexical``), or the closest single sentence's similarity (``min_sentence``,
+    computed only when the other two fail)."""
+    dense = [p.dense_score for p in passages if p.dense_score is not None]
+    best_dense = max(dense) if dense else None
+    if best_dense is not None and best_dense >= settings.min_dense:
+        return ""
+    lexical = None
+    if stats is not None:
+        parts = shape.parts if shape is not None and shape.multi_part else ()
+        lexical = lexical_relevance(query_terms(question, corrections), passages, stats)[0]
+        if parts:  # a compound question: every part must find its words somewhere
+            per_part = [
+                lexical_relevance(query_terms(p, corrections), passages, stats)[0] for p in parts
+            ]
+            lexical = max(lexical, min(per_part))
+        features["lexical"] = round(lexical, 4)
+        if lexical >= settings.min_lexical:
+            return ""
+    sentence = None
+    if similarity is not None and flat:
+        near = [s for s in flat if s.passage < RELEVANCE_PASSAGES]
+        sims = similarity(question, [s.text for s in near])
+        for s, sim in zip(near, sims, strict=True):
+            s.semantic = float(sim)
+        sentence = max(sims, default=0.0)
+        features["best_sentence"] = round(sentence, 4)
+        if sentence >= settings.min_sentence:
+            return ""
+    if best_dense is None and lexical is None and sentence is None:
+        return ""  # nothing to judge by (a BM25-only setup without statistics)
+    said = []
+    if best_dense is not None:
+        said.append(f"passage similarity {best_dense:.2f} < {settings.min_dense:.2f}")
+    if sentence is not None:
+        said.append(f"sentence similarity {sentence:.2f} < {settings.min_sentence:.2f}")
+    if lexical is not None:
+        said.append(f"question words found {lexical:.2f} < {settings.min_lexical:.2f}")
+    return f"no passage is about this ({', '.join(said)})"
+
+
+# The off-topic check embeds the sentences of this many top passages when the cheaper
+# signals (chunk similarity, question words) both say "off topic".
+RELEVANCE_PASSAGES = 3
+
+
 def extract(
     question: str,
     passages: list[Passage],
     settings: ChatSettings,
     context: str = "",
     similarity: Similarity | None = None,
+    *,
+    shape: QuestionShape | None = None,
+    stats: CorpusStats | None = None,
 ) -> Selection:
     """Pick the sentence(s) that answer ``question`` from ``passages``, or decline.
 
     ``context`` holds words from earlier turns (for follow-ups); they count
-    ``settings.context_weight`` as much as the question's own words.
+    ``settings.context_weight`` as much as the question's own words. ``shape`` (see
+    ``chatbot.question``) marks a compound question: then the best sentence of each part
+    is quoted. ``stats`` (the whole index's term counts) weighs the off-topic decision and
+    mends misspelt words.
     """
     features: dict[str, float] = {}
     if not passages:
@@ -266,23 +348,22 @@ def extract(
     dense = [p.dense_score for p in passages if p.dense_score is not None]
     if dense:
         features["best_dense"] = round(max(dense), 4)
+    corrections = stats.corrections(content_terms(question)) if stats is not None else {}
     per_passage = _sentences(passages)
     flat = _flat(per_passage)
-    weights = _query_weights(question, context, settings.context_weight, per_passage)
+    weights = _query_weights(question, context, settings.context_weight, per_passage, corrections)
     _score_all(per_passage, weights, settings.neighbour_weight)
     flat.sort(key=lambda s: (-s.score, s.passage, s.index))  # ties: the higher passage
     best = flat[0] if flat else None
     best_score = best.score if best else 0.0
     features["coverage"] = round(best_score, 4)
-    if dense and max(dense) < settings.min_dense:
-        return _decline(
-            f"no passage is about this (best similarity {max(dense):.2f} < "
-            f"{settings.min_dense:.2f})",
-            best_score,
-            features,
-        )
     if not weights:
         return _decline("the question has no content words to look for", 0.0, features)
+    why = _off_topic(
+        question, passages, flat, settings, features, similarity, shape, stats, corrections
+    )
+    if why:
+        return _decline(why, best_score, features)
     if similarity is not None and settings.semantic_weight > 0 and flat:
         _blend_semantic(question, flat, similarity, settings.semantic_weight)
         if any(s.semantic for s in flat):
@@ -297,17 +378,18 @@ def extract(
     evidence = (1 - w) * best_score + w * (max(dense) if dense else 0.0)
     features["evidence"] = round(evidence, 4)
     if best is None or best_score <= 0 or evidence < settings.min_support:
-        similarity = f", best similarity {max(dense):.2f}" if dense else ""
+        similarity_note = f", best similarity {max(dense):.2f}" if dense else ""
         return _decline(
             f"the passages barely match the question (evidence {evidence:.2f} < "
             f"{settings.min_support:.2f}: the best sentence covers {best_score:.2f} of its "
-            f"words{similarity})",
+            f"words{similarity_note})",
             best_score,
             features,
         )
+    compound = shape is not None and (shape.multi_part or shape.comparison)
     chosen, short = best, None
     kind = question_type(question)
-    if kind:
+    if kind and not (shape is not None and shape.multi_part):
         typed = _typed_sentence(kind, question, flat, passages, settings)
         features["type_ok"] = float(typed is not None)
         if typed is not None:
@@ -321,21 +403,24 @@ def extract(
             )
     features["best_score"] = round(chosen.score, 4)
     why = ""
-    if settings.negation_check:
+    # A negated compound question ("Does A ..., while B does not ...?") negates one part,
+    # which the best sentence of the other part need not echo: checked on plain questions.
+    if settings.negation_check and not compound:
         why = negation_mismatch(question, chosen.text, set(weights))
         features["negation_mismatch"] = float(bool(why))
-    if not why and settings.contrast_check:
+    if not why and settings.contrast_check and not compound:
         why = contrast_swap(question, chosen.text)
         features["contrast_swap"] = float(bool(why))
     if not why and settings.entity_check:
-        passage = passages[chosen.passage]
-        missing = missing_entities(question, passage.title + "\n" + passage.text)
-        features["missing_names"] = float(len(missing))
-        if missing:
-            why = f"the passages do not mention {', '.join(repr(m) for m in missing)}"
+        why = _entity_mismatch(question, passages[chosen.passage], compound, stats, features)
     if why:
         return _decline(why, chosen.score, features)
-    picked = _supporting(chosen, best, per_passage[chosen.passage], flat, settings, passages)
+    if shape is not None and shape.multi_part:
+        picked = _per_part(
+            question, shape.parts, per_passage, passages, settings, corrections, context
+        )
+    else:
+        picked = _supporting(chosen, best, per_passage[chosen.passage], flat, settings, passages)
     return Selection(
         declined=False,
         reason="",
@@ -347,6 +432,117 @@ def extract(
         best_score=chosen.score,
         features=features,
     )
+
+
+def _entity_mismatch(
+    question: str,
+    chosen: Passage,
+    compound: bool,
+    stats: CorpusStats | None,
+    features: dict[str, float],
+) -> str:
+    """Why a name of the question is not in the documents, or "".
+
+    A name no chunk of the whole index holds (a source, person or place the documents never
+    mention) declines any question. A plain question's names and numbers must also be in
+    the passage chosen to answer it, with its document's title, source and date; a compound
+    question's parts come from several documents, so for it only the whole index counts."""
+    names = [e for e in question_entities(question) if not e[0].isdigit()]
+    unknown = [e for e in names if stats is not None and not stats.mentions(e)]
+    features["unknown_names"] = float(len(unknown))
+    if unknown:
+        return f"the documents never mention {', '.join(repr(e) for e in unknown)}"
+    if compound:
+        return ""
+    missing = missing_entities(question, chosen.context() + "\n" + chosen.text)
+    features["missing_names"] = float(len(missing))
+    if missing:
+        return f"the passages do not mention {', '.join(repr(m) for m in missing)}"
+    return ""
+
+
+# In a compound question's answer, a sentence from a document not quoted yet is preferred
+# to a better one from a quoted document when it scores at least this share of it.
+NEW_DOCUMENT_RATIO = 0.7
+
+
+# A compound question's answer quotes at most this many sentences, one per document: its
+# parts' best, then the best of other documents that score at least OTHER_DOCUMENT_RATIO of
+# the best sentence (news questions of this kind draw on two to four articles).
+COMPOUND_QUOTES = 4
+OTHER_DOCUMENT_RATIO = 0.6
+
+
+def _scored(
+    weights: dict[str, float],
+    per_passage: list[list[_Sentence]],
+    neighbour_weight: float,
+    skip: set[tuple[int, int]],
+) -> list[tuple[float, _Sentence]]:
+    """Every sentence's coverage of ``weights`` (its document's title, source and date
+    count like a neighbour sentence), best first."""
+    total = sum(weights.values())
+    scored = []
+    for sents in per_passage:
+        for i, sent in enumerate(sents):
+            if (sent.passage, sent.index) in skip or _is_heading(sent.text):
+                continue
+            around = set(sent.context)
+            if i > 0:
+                around |= sents[i - 1].terms
+            if i + 1 < len(sents):
+                around |= sents[i + 1].terms
+            own = sum(w for t, w in weights.items() if t in sent.terms)
+            near = sum(w for t, w in weights.items() if t not in sent.terms and t in around)
+            scored.append(((own + neighbour_weight * near) / total, sent))
+    scored.sort(key=lambda t: (-t[0], t[1].passage, t[1].index))
+    return scored
+
+
+def _per_part(
+    question: str,
+    parts: tuple[str, ...],
+    per_passage: list[list[_Sentence]],
+    passages: list[Passage],
+    settings: ChatSettings,
+    corrections: dict[str, str],
+    context: str,
+) -> list[_Sentence]:
+    """The best sentence for each part of a compound question, each from another document
+    where one serves nearly as well, in the parts' order; then the best sentence of each
+    other document that matches the whole question nearly as well."""
+    picked: list[_Sentence] = []
+    used_docs: set[str] = set()
+    seen: set[tuple[int, int]] = set()
+
+    def take(sent: _Sentence) -> None:
+        picked.append(sent)
+        seen.add((sent.passage, sent.index))
+        used_docs.add(passages[sent.passage].source)
+
+    for part in parts:
+        weights = _query_weights(part, context, settings.context_weight, per_passage, corrections)
+        scored = _scored(weights, per_passage, settings.neighbour_weight, seen) if weights else []
+        if not scored or scored[0][0] <= 0:
+            continue
+        top_score, choice = scored[0]
+        for score, sent in scored:
+            if score < NEW_DOCUMENT_RATIO * top_score:
+                break
+            if passages[sent.passage].source not in used_docs:
+                choice = sent
+                break
+        take(choice)
+    weights = _query_weights(question, context, settings.context_weight, per_passage, corrections)
+    scored = _scored(weights, per_passage, settings.neighbour_weight, seen) if weights else []
+    if scored and scored[0][0] > 0:
+        floor = OTHER_DOCUMENT_RATIO * scored[0][0]
+        for score, sent in scored:
+            if len(picked) >= COMPOUND_QUOTES or score < floor:
+                break
+            if passages[sent.passage].source not in used_docs:
+                take(sent)
+    return picked
 
 
 _ANAPHOR = re.compile(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from chatbot.config import ChatSettings
 from chatbot.types import Passage
 
 if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
     from ingest import DocIndex
 
 logger = logging.getLogger(__name__)
@@ -24,15 +27,16 @@ def rrf_fuse(rankings: list[tuple[list[str], float]], rrf_k: int) -> list[tuple[
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def diversify(passages: list[Passage], k: int, per_doc_cap: int) -> list[Passage]:
+def diversify(passages: list[Passage], k: int, per_doc_cap: int, pinned: int = 0) -> list[Passage]:
     """The best ``k`` with at most ``per_doc_cap`` per document, backfilled in order when
-    fewer documents than slots exist (so a one-document corpus still fills every slot)."""
+    fewer documents than slots exist (so a one-document corpus still fills every slot).
+    The first ``pinned`` passages are kept whatever the cap."""
     chosen: list[Passage] = []
     per_doc: dict[str, int] = defaultdict(int)
     rest: list[Passage] = []
-    for p in passages:
+    for i, p in enumerate(passages):
         key = p.source
-        if per_doc[key] < per_doc_cap and len(chosen) < k:
+        if i < pinned or (per_doc[key] < per_doc_cap and len(chosen) < k):
             chosen.append(p)
             per_doc[key] += 1
         else:
@@ -52,32 +56,74 @@ class HybridRetriever:
         self.index = index
         self.settings = settings
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+    def _rankings(
+        self, query: str, fetch: int
+    ) -> tuple[list[tuple[Document, float]], list[tuple[str, float]]]:
         s = self.settings
-        k = k or s.k
-        fetch = max(s.fetch_k, k)
         dense = self.index.search(query, fetch) if s.dense_weight > 0 else []
         lexical = self.index.lexical_search(query, fetch) if s.bm25_weight > 0 else []
-        dense_ids = [doc.id for doc, _ in dense]
-        lexical_ids = [cid for cid, _ in lexical]
-        fused = rrf_fuse([(dense_ids, s.dense_weight), (lexical_ids, s.bm25_weight)], s.rrf_k)
+        return dense, lexical
+
+    def retrieve(
+        self, query: str, k: int | None = None, parts: Sequence[str] = ()
+    ) -> list[Passage]:
+        """The best ``k`` passages for ``query``, numbered [1]..[k].
+
+        ``parts`` (a compound question's sub-queries: one per article, source or event it
+        names) are searched too and fused with the whole query, and the best passage of
+        each part is kept among the ``k``, so every part has its evidence; ``k`` is then at
+        least ``compound_k``, one passage per document before any document gets a second."""
+        s = self.settings
+        k = k or s.k
+        parts = [p for p in parts if p.strip() and p.strip() != query.strip()]
+        cap = s.per_doc_cap
+        if parts:  # evidence from several documents: more of them, one passage each first
+            k, cap = max(k, 2 * len(parts), s.compound_k), 1
+        fetch = max(s.fetch_k, k)
+        searches = [self._rankings(q, fetch) for q in [query, *parts]]
         by_id: dict[str, Passage] = {}
-        for rank, (doc, score) in enumerate(dense, start=1):
-            p = Passage.from_chunk(doc.id, doc.page_content, doc.metadata)
-            p.dense_score, p.dense_rank = score, rank
-            by_id[doc.id] = p
-        missing = [cid for cid in lexical_ids if cid not in by_id]
+        for dense, _ in searches:
+            for rank, (doc, score) in enumerate(dense, start=1):
+                p = by_id.get(doc.id) or Passage.from_chunk(doc.id, doc.page_content, doc.metadata)
+                if p.dense_score is None or score > p.dense_score:
+                    p.dense_score = score
+                p.dense_rank = min(p.dense_rank or rank, rank)
+                by_id[doc.id] = p
+        missing = list(
+            dict.fromkeys(cid for _, lexical in searches for cid, _ in lexical if cid not in by_id)
+        )
         for chunk in self.index.get(missing) if missing else []:
             by_id[chunk.id] = Passage.from_chunk(chunk.id, chunk.text, chunk.metadata)
-        for rank, (cid, score) in enumerate(lexical, start=1):
-            if cid in by_id:
-                by_id[cid].bm25_score, by_id[cid].bm25_rank = score, rank
+        for _, lexical in searches:
+            for rank, (cid, score) in enumerate(lexical, start=1):
+                p = by_id.get(cid)
+                if p is not None and (p.bm25_score is None or score > p.bm25_score):
+                    p.bm25_score, p.bm25_rank = score, min(p.bm25_rank or rank, rank)
+        rankings = []
+        for dense, lexical in searches:
+            rankings.append(([doc.id for doc, _ in dense], s.dense_weight))
+            rankings.append(([cid for cid, _ in lexical], s.bm25_weight))
+        fused = rrf_fuse(rankings, s.rrf_k)
         ranked: list[Passage] = []
         for cid, fused_score in fused:
             if cid in by_id:
                 by_id[cid].fused_score = fused_score
                 ranked.append(by_id[cid])
-        top = diversify(ranked, k, s.per_doc_cap)
+        # Each part's own best passage first, so no part is crowded out by another.
+        keep: list[Passage] = []
+        for dense, lexical in searches[1:]:
+            own = rrf_fuse(
+                [
+                    ([d.id for d, _ in dense], s.dense_weight),
+                    ([c for c, _ in lexical], s.bm25_weight),
+                ],
+                s.rrf_k,
+            )
+            best = next((by_id[c] for c, _ in own if c in by_id and by_id[c] not in keep), None)
+            if best is not None:
+                keep.append(best)
+        rest = [p for p in ranked if p not in keep]
+        top = diversify(keep + rest, k, cap, pinned=len(keep))
         for n, p in enumerate(top, start=1):
             p.n = n
         return top

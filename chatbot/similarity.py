@@ -21,14 +21,21 @@ class SentenceSimilarity:
         self.cache_size = cache_size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def __call__(self, question: str, sentences: list[str]) -> list[float]:
-        todo = [t for t in dict.fromkeys(sentences) if t not in self._vectors]
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Unit-length vectors of ``texts`` (one row each), embedded once and cached."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if todo:
             for text, vec in zip(todo, self.embeddings.embed_documents(todo), strict=True):
                 v = np.asarray(vec, dtype=np.float32)
                 self._vectors[text] = v / (np.linalg.norm(v) or 1.0)
-            while len(self._vectors) > self.cache_size:
-                self._vectors.popitem(last=False)
+        rows = [self._vectors[t] for t in texts]
+        while len(self._vectors) > self.cache_size:
+            self._vectors.popitem(last=False)
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def __call__(self, question: str, sentences: list[str]) -> list[float]:
+        if not sentences:
+            return []
         q = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
         q /= np.linalg.norm(q) or 1.0
-        return [float(self._vectors[text] @ q) for text in sentences]
+        return [float(v) for v in self.vectors(sentences) @ q]

@@ -75,6 +75,42 @@ def test_answers_are_cited_from_the_text(bot, question, expected):
     assert_cited(bot.answer(question), expected)
 
 
+# What a newcomer types first: short, keyword-only, misspelt; each answered in the article.
+NEWCOMER = [
+    ("What did Trump announce?", "executing opioid dealers"),
+    ("Who sent the memo?", "Sessions"),
+    ("What does the memo say?", "business as usual"),
+    ("How did reform groups react?", "wrong response"),
+    ("opioid epidemic", "opioid"),
+    ("who is jef sesions", "Attorney General"),
+    ("oppioid epidemc", "opioid"),
+    ("What epidemic is mentioned?", "opioid"),
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), NEWCOMER)
+def test_short_natural_questions_get_cited_answers(bot, question, expected):
+    assert_cited(bot.answer(question), expected)
+
+
+def test_misspelt_words_are_searched_as_the_words_of_the_article(bot):
+    answer = bot.answer("who is jef sesions")
+    assert "searched for 'jef' as 'jeff', 'sesion' as 'session'" in answer.trace.notes
+
+
+@pytest.mark.parametrize("question", ["Summarize the article", "What is this about?", "tl;dr"])
+def test_summary_requests_quote_the_central_sentences(bot, question):
+    answer = bot.answer(question)
+    assert not answer.declined, answer.text
+    assert answer.text.startswith("The gist of ")
+    assert 2 <= len(answer.citations) <= 3
+    body = seed_body()
+    for c in answer.citations:
+        assert body[c.start : c.end] == c.quote and c.supported
+    assert [c.start for c in answer.citations] == sorted(c.start for c in answer.citations)
+    assert "Sessions" in answer.text and "death penalty" in answer.text
+
+
 @pytest.mark.parametrize(
     "question",
     [
