@@ -62,6 +62,9 @@ _DATE_RE = re.compile(
     r"|(?:1[0-9]{3}|20[0-9]{2})(?:[–-](?:1[0-9]{3}|20[0-9]{2}|[0-9]{2}))?"  # 1757, 1402–1405
     rf"|(?-i:{_WEEKDAYS}|{_FULL_MONTHS})"
     r"|(?:yesterday|today|tonight|tomorrow|noon|midnight)"
+    r"|(?:earlier|later)\s+(?:this|that|last)\s+(?:week|month|year)"  # earlier this week
+    r"|(?:last|next)\s+(?:week|month|year|weekend)"
+    r"|(?:a|one|two|three|four|five|six|\d+)\s+(?:days?|weeks?|months?|years?)\s+(?:ago|earlier|later)"
     r"|\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m|p\.m)"  # 5 pm
     r")\b",
     re.IGNORECASE,
@@ -110,6 +113,27 @@ _YEAR_Q = re.compile(r"\b(?:what|which)\s+(?:year|years|century|decade)\b", re.I
 _MONTH_Q = re.compile(r"\b(?:what|which)\s+month\b", re.IGNORECASE)
 _YEARISH = re.compile(r"\d{3,4}|centur|millenn", re.IGNORECASE)
 _MONTHISH = re.compile(rf"\b(?:{_MONTHS})\b", re.IGNORECASE)
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\s+([a-z][\w-]*)", re.IGNORECASE)
+_MONEY_Q = re.compile(
+    r"\bhow\s+much\b.*\b(?:cost|costs|pay|paid|pays|price|priced|spend|spent|worth|charge|"
+    r"charges|raise|raised|earn|earned|sell|sold|fund|funding|valued|valuation|revenue)\b"
+    r"|\bhow\s+much\s+(?:money|cash|revenue|funding|profit)\b",
+    re.IGNORECASE,
+)
+_MONEY_RE = re.compile(
+    r"[$£€¥]|\b(?:dollars?|euros?|pounds?|yen|cents?|usd|eur|gbp|billion|million|"
+    r"trillion|thousand|bn|m)\b",
+    re.IGNORECASE,
+)
+
+
+def _counted_noun(question: str) -> str | None:
+    """The stem of what "how many ..." counts ("players"), if the question asks so."""
+    m = _HOW_MANY.search(question)
+    terms = content_terms(m.group(1)) if m else []
+    return terms[0] if terms else None
 
 
 def question_type(question: str) -> str | None:
@@ -170,11 +194,21 @@ def candidates(kind: str, sentence: str, question: str) -> list[Candidate]:
             if unit is None or unit.search(text):
                 out.append(Candidate(m.start(), m.end(), text))
     elif kind == NUMBER:
+        counted = _counted_noun(question)
+        money = bool(_MONEY_Q.search(question))
+        of_it: list[Candidate] = []
         for m in _NUMBER_RE.finditer(sentence):
             text = m.group(0).strip()
             if text.lower() in question.lower() or not text:
                 continue
-            out.append(Candidate(m.start(), m.start() + len(text), text))
+            after = sentence[m.start() + len(text) : m.start() + len(text) + 40]
+            if money and not _MONEY_RE.search(f"{text} {after[:12]}"):
+                continue  # "How much does it cost": an amount of money
+            cand = Candidate(m.start(), m.start() + len(text), text)
+            out.append(cand)
+            if counted and counted in content_terms(f"{text} {after}")[:4]:
+                of_it.append(cand)  # "How many players": "five players" first
+        out = of_it or out
     elif kind in (PERSON, PLACE):
         first_word = _first_word_start(sentence)
         for m in _NAME_RE.finditer(sentence):

@@ -148,7 +148,10 @@ class Chatbot:
         query = turn.query
         if shape is not None and shape.summary and shape.focus:
             query = shape.focus
-        turn.stats = CorpusStats(self.index.lexical() if self.settings.bm25_weight > 0 else None)
+        turn.stats = CorpusStats(
+            self.index.lexical() if self.settings.bm25_weight > 0 else None,
+            publishers=self.index.publishers(),
+        )
         mended = turn.stats.corrections(content_terms(query))
         if mended:
             turn.notes.append(

@@ -48,7 +48,13 @@ from chatbot.refusal import (
     negation_mismatch,
     question_entities,
 )
-from chatbot.relevance import META_TERMS, CorpusStats, lexical_relevance, query_terms
+from chatbot.relevance import (
+    META_TERMS,
+    CorpusStats,
+    lexical_relevance,
+    query_terms,
+    same_source,
+)
 from chatbot.sentences import content_terms, split_sentences, stem, words
 from chatbot.types import Passage
 
@@ -187,7 +193,16 @@ def _score_all(
             own = sum(w for t, w in weights.items() if t in s.terms)
             near = sum(w for t, w in weights.items() if t not in s.terms and t in around)
             s.own = own / total
-            s.score = (own + neighbour_weight * near) / total
+            s.score = (own + neighbour_weight * near) / total * _asking(s.text)
+
+
+# A sentence that asks a question ("Do you know more about X?") echoes the question's words
+# without answering it: its score counts this much.
+QUESTION_SENTENCE = 0.5
+
+
+def _asking(text: str) -> float:
+    return QUESTION_SENTENCE if text.rstrip(" \"'”’)").endswith("?") else 1.0
 
 
 def _flat(per_passage: list[list[_Sentence]]) -> list[_Sentence]:
@@ -359,8 +374,11 @@ def extract(
     features["coverage"] = round(best_score, 4)
     if not weights:
         return _decline("the question has no content words to look for", 0.0, features)
+    # A follow-up ("why?") is about what the conversation was about: its carried words count.
+    asked = f"{question} {context}".strip()
+    corrections = {**(stats.corrections(content_terms(context)) if stats else {}), **corrections}
     why = _off_topic(
-        question, passages, flat, settings, features, similarity, shape, stats, corrections
+        asked, passages, flat, settings, features, similarity, shape, stats, corrections
     )
     if why:
         return _decline(why, best_score, features)
@@ -412,12 +430,19 @@ def extract(
         why = contrast_swap(question, chosen.text)
         features["contrast_swap"] = float(bool(why))
     if not why and settings.entity_check:
-        why = _entity_mismatch(question, passages[chosen.passage], compound, stats, features)
+        why = _entity_mismatch(question, passages[chosen.passage], compound, stats, features, shape)
     if why:
         return _decline(why, chosen.score, features)
     if shape is not None and shape.multi_part:
         picked = _per_part(
-            question, shape.parts, per_passage, passages, settings, corrections, context
+            question,
+            shape.parts,
+            shape.sources,
+            per_passage,
+            passages,
+            settings,
+            corrections,
+            context,
         )
     else:
         picked = _supporting(chosen, best, per_passage[chosen.passage], flat, settings, passages)
@@ -440,13 +465,22 @@ def _entity_mismatch(
     compound: bool,
     stats: CorpusStats | None,
     features: dict[str, float],
+    shape: QuestionShape | None = None,
 ) -> str:
     """Why a name of the question is not in the documents, or "".
+
+    A source the question attributes an article to ("the Bloomberg report") must be the
+    publisher of some document, when the documents name their publishers.
 
     A name no chunk of the whole index holds (a source, person or place the documents never
     mention) declines any question. A plain question's names and numbers must also be in
     the passage chosen to answer it, with its document's title, source and date; a compound
     question's parts come from several documents, so for it only the whole index counts."""
+    sources = shape.sources if shape is not None else ()
+    foreign = [src for src in sources if stats is not None and not stats.publishes(src)]
+    features["unknown_sources"] = float(len(foreign))
+    if foreign:
+        return f"the documents hold no article from {', '.join(repr(f) for f in foreign)}"
     names = [e for e in question_entities(question) if not e[0].isdigit()]
     unknown = [e for e in names if stats is not None and not stats.mentions(e)]
     features["unknown_names"] = float(len(unknown))
@@ -469,8 +503,8 @@ NEW_DOCUMENT_RATIO = 0.7
 # A compound question's answer quotes at most this many sentences, one per document: its
 # parts' best, then the best of other documents that score at least OTHER_DOCUMENT_RATIO of
 # the best sentence (news questions of this kind draw on two to four articles).
-COMPOUND_QUOTES = 4
-OTHER_DOCUMENT_RATIO = 0.6
+COMPOUND_QUOTES = 5
+OTHER_DOCUMENT_RATIO = 0.5
 
 
 def _scored(
@@ -494,7 +528,7 @@ def _scored(
                 around |= sents[i + 1].terms
             own = sum(w for t, w in weights.items() if t in sent.terms)
             near = sum(w for t, w in weights.items() if t not in sent.terms and t in around)
-            scored.append(((own + neighbour_weight * near) / total, sent))
+            scored.append(((own + neighbour_weight * near) / total * _asking(sent.text), sent))
     scored.sort(key=lambda t: (-t[0], t[1].passage, t[1].index))
     return scored
 
@@ -502,6 +536,7 @@ def _scored(
 def _per_part(
     question: str,
     parts: tuple[str, ...],
+    sources: tuple[str, ...],
     per_passage: list[list[_Sentence]],
     passages: list[Passage],
     settings: ChatSettings,
@@ -515,14 +550,26 @@ def _per_part(
     used_docs: set[str] = set()
     seen: set[tuple[int, int]] = set()
 
+    said: set[str] = set()
+
     def take(sent: _Sentence) -> None:
         picked.append(sent)
         seen.add((sent.passage, sent.index))
         used_docs.add(passages[sent.passage].source)
+        said.add(" ".join(sent.text.split()))
 
     for part in parts:
         weights = _query_weights(part, context, settings.context_weight, per_passage, corrections)
         scored = _scored(weights, per_passage, settings.neighbour_weight, seen) if weights else []
+        # A part that names a source ("the TechCrunch article ...") is answered from that
+        # source's documents when any was found.
+        named = [src for src in sources if src in part]
+        own = [
+            (score, sent)
+            for score, sent in scored
+            if any(same_source(src, passages[sent.passage].publisher) for src in named)
+        ]
+        scored = own or scored
         if not scored or scored[0][0] <= 0:
             continue
         top_score, choice = scored[0]
@@ -540,7 +587,9 @@ def _per_part(
         for score, sent in scored:
             if len(picked) >= COMPOUND_QUOTES or score < floor:
                 break
-            if passages[sent.passage].source not in used_docs:
+            if passages[sent.passage].source not in used_docs and (
+                " ".join(sent.text.split()) not in said  # the same boilerplate elsewhere
+            ):
                 take(sent)
     return picked
 

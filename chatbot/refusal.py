@@ -78,11 +78,13 @@ def contrast_swap(question: str, sentence: str) -> str:
     """A question word whose contrasting word the sentence uses instead ("mild" where the
     sentence says "severe", "second" where it says "first"), as a reason, or ""."""
     s_words = set(_lower_words(sentence))
-    for w in _lower_words(question):
+    q_words = _lower_words(question)
+    for w in q_words:
         group = _CONTRAST.get(w)
         if group is None or w in s_words:
             continue
-        other = sorted((group - {w}) & s_words)
+        # "more or less": a question using both words asks which, it contrasts nothing
+        other = sorted((group - {w}) & s_words - set(q_words))
         if other:
             return f"the question says '{w}' where the passage says '{other[0]}'"
     return ""

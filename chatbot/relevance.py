@@ -11,6 +11,7 @@ words against the index's vocabulary ("sesions" → "session").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -51,6 +52,7 @@ class CorpusStats:
     """Chunk counts of terms over the whole index (its BM25 side), and spelling repair."""
 
     lexical: LexicalIndex | None
+    publishers: frozenset[str] = frozenset()  # the sources the documents' headers name
     _df: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -82,6 +84,14 @@ class CorpusStats:
         head = term[:size]
         return len(head) == size and any(t.startswith(head) for t in self.lexical.vocabulary())
 
+    def publishes(self, source: str) -> bool:
+        """Whether ``source`` (a name from a question: "the Verge", "Cnbc") is one of the
+        documents' publishers, compared without case, punctuation and "the". True when no
+        document names its publisher."""
+        if not self.publishers:
+            return True
+        return any(same_source(source, p) for p in self.publishers)
+
     def corrections(self, terms: Iterable[str]) -> dict[str, str]:
         """For each term no chunk holds, the most frequent index term one edit away (two
         for long words), if there is one: {"sesion": "session"}."""
@@ -98,6 +108,19 @@ class CorpusStats:
             if best:
                 out[term] = best
         return out
+
+
+def same_source(name: str, publisher: str | None) -> bool:
+    """Whether a source named in a question ("the Verge", "Cnbc") is ``publisher``
+    ("The Verge", "CNBC | World Business News Leader"): one holds the other, compared
+    without case, punctuation and "the"."""
+    a, b = _plain(name), _plain(publisher or "")
+    return bool(a and b) and (f" {a} " in f" {b} " or f" {b} " in f" {a} ")
+
+
+def _plain(name: str) -> str:
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    return " ".join(w for w in words if w != "the")
 
 
 @lru_cache(maxsize=4)

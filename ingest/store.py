@@ -224,6 +224,7 @@ class DocIndex:
                 manifest.close()
         self._lexical: LexicalIndex | None = None
         self._documents: tuple[int, list[DocRecord]] | None = None
+        self._publishers: tuple[int, frozenset[str]] | None = None
 
     @property
     def collection_id(self) -> str:
@@ -444,6 +445,18 @@ class DocIndex:
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
         return [by_id[i] for i in ids if i in by_id]
+
+    def publishers(self) -> frozenset[str]:
+        """The sources named in the documents' headers ("TechCrunch"), read from each
+        document's first chunk once per generation."""
+        generation = self.generation()
+        if self._publishers is None or self._publishers[0] != generation:
+            got = self.vectorstore.get(where={"chunk_index": 0}, include=["metadatas"])
+            found = frozenset(
+                str(m["publisher"]) for m in got["metadatas"] if m and m.get("publisher")
+            )
+            self._publishers = (generation, found)
+        return self._publishers[1]
 
     def document_chunks(self, source: str, root: str | None = None) -> list[StoredChunk]:
         """Every chunk of one document (``source`` as stored, under ``root`` when given), in

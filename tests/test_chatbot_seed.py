@@ -169,6 +169,30 @@ def test_stream_yields_text_then_the_answer(bot):
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "Who announced a plan to execute opioid dealers?",
+        "What did Trump announce?",
+        "summarize the article",
+        "oppioid epidemc",
+        "How many executions were there last year?",
+        "What is the capital of Australia?",
+    ],
+)
+def test_the_streamed_answer_is_the_batch_answer(bot, question):
+    """The chat page streams, the CLI and the eval ask in batch: one path, one answer."""
+    *text, final = list(bot.stream(question))
+    batch = bot.answer(question)
+    chained = bot.chain.invoke(bot._turn(question, None, None)).answer
+    for other in (batch, chained):
+        assert final.text == other.text and final.declined == other.declined
+        assert [(c.n, c.quote, c.start) for c in final.citations] == [
+            (c.n, c.quote, c.start) for c in other.citations
+        ]
+    assert "".join(text) == final.text
+
+
+@pytest.mark.parametrize(
     ("question", "message"),
     [
         ("", "the question is empty"),

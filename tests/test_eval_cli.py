@@ -239,24 +239,26 @@ def test_cli_end_to_end_with_the_real_model(tmp_path, tiny, capsys):
 
 
 @pytest.mark.model
-def test_seeds_gate_against_the_committed_baseline(tmp_path):
-    """What CI runs: the seeds set with the real model, gated on the committed baseline."""
-    baseline = ROOT / "eval" / "baselines" / "seeds" / "report.json"
+@pytest.mark.parametrize(
+    ("set_name", "corpus", "baseline"),
+    [("seeds", None, "seeds"), ("natural", "seeds", "natural-seeds")],
+)
+def test_seeds_gate_against_the_committed_baseline(tmp_path, set_name, corpus, baseline):
+    """What CI runs: the seeds set, and the natural set's questions about the seed article,
+    with the real model, each gated on its committed baseline."""
+    args = [
+        sys.executable, "-m", "eval",
+        "--docs", ROOT / "seeds",
+        "--set", ROOT / "eval" / "sets" / f"{set_name}.jsonl",
+        "--out", tmp_path / "out",
+        "--cache-dir", tmp_path / "cache",
+        "--baseline", ROOT / "eval" / "baselines" / baseline / "report.json",
+        "-q",
+    ]  # fmt: skip
+    if corpus:
+        args += ["--corpus", corpus]
     result = subprocess.run(
-        [
-            sys.executable, "-m", "eval",
-            "--docs", ROOT / "seeds",
-            "--set", ROOT / "eval" / "sets" / "seeds.jsonl",
-            "--out", tmp_path / "out",
-            "--cache-dir", tmp_path / "cache",
-            "--baseline", baseline,
-            "-q",
-        ],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )  # fmt: skip
+        args, env=subprocess_env(), capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == EXIT_OK, result.stderr + result.stdout
     assert "gate passed" in result.stdout
