@@ -202,11 +202,11 @@ def candidates(kind: str, sentence: str, question: str) -> list[Candidate]:
             if text.lower() in question.lower() or not text:
                 continue
             after = sentence[m.start() + len(text) : m.start() + len(text) + 40]
-            if money and not _MONEY_RE.search(f"{text} {after[:12]}"):
+            if money and not _MONEY_RE.search(" ".join([text, *after.split()[:2]])):
                 continue  # "How much does it cost": an amount of money
             cand = Candidate(m.start(), m.start() + len(text), text)
             out.append(cand)
-            if counted and counted in content_terms(f"{text} {after}")[:4]:
+            if counted and counted in content_terms(after)[:2]:
                 of_it.append(cand)  # "How many players": "five players" first
         out = of_it or out
     elif kind in (PERSON, PLACE):

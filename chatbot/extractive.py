@@ -185,15 +185,25 @@ def _score_all(
         return
     for sents in per_passage:
         for i, s in enumerate(sents):
-            around: set[str] = set()
-            if i > 0:
-                around |= sents[i - 1].terms
-            if i + 1 < len(sents):
-                around |= sents[i + 1].terms
-            own = sum(w for t, w in weights.items() if t in s.terms)
-            near = sum(w for t, w in weights.items() if t not in s.terms and t in around)
+            own, near = _cover(sents, i, weights, with_context=False)
             s.own = own / total
             s.score = (own + neighbour_weight * near) / total * _asking(s.text)
+
+
+def _cover(
+    sents: list[_Sentence], i: int, weights: dict[str, float], with_context: bool
+) -> tuple[float, float]:
+    """The weight of the query terms sentence ``i`` holds, and of those only its
+    neighbours (and, ``with_context``, its document's title, source and date) hold."""
+    s = sents[i]
+    around: set[str] = set(s.context) if with_context else set()
+    if i > 0:
+        around |= sents[i - 1].terms
+    if i + 1 < len(sents):
+        around |= sents[i + 1].terms
+    own = sum(w for t, w in weights.items() if t in s.terms)
+    near = sum(w for t, w in weights.items() if t not in s.terms and t in around)
+    return own, near
 
 
 # A sentence that asks a question ("Do you know more about X?") echoes the question's words
@@ -521,13 +531,7 @@ def _scored(
         for i, sent in enumerate(sents):
             if (sent.passage, sent.index) in skip or _is_heading(sent.text):
                 continue
-            around = set(sent.context)
-            if i > 0:
-                around |= sents[i - 1].terms
-            if i + 1 < len(sents):
-                around |= sents[i + 1].terms
-            own = sum(w for t, w in weights.items() if t in sent.terms)
-            near = sum(w for t, w in weights.items() if t not in sent.terms and t in around)
+            own, near = _cover(sents, i, weights, with_context=True)
             scored.append(((own + neighbour_weight * near) / total * _asking(sent.text), sent))
     scored.sort(key=lambda t: (-t[0], t[1].passage, t[1].index))
     return scored

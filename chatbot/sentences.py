@@ -38,7 +38,7 @@ STOPWORDS = frozenset(
     say says said saying tell tells told telling try tries tried trying
     """.split()
 )
-NEGATIONS = frozenset("not no never none nothing nobody nowhere neither nor without".split())
+NEGATIONS = frozenset("not no never none nothing nobody nowhere neither nor without cannot".split())
 
 _WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 # A candidate sentence end: terminal punctuation, then closing quotes/brackets, then space.

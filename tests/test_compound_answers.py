@@ -82,10 +82,16 @@ def test_a_source_named_only_in_the_header_matches_every_chunk(bot):
     assert "Poland" in answer.text
 
 
-def test_a_name_no_document_mentions_is_declined(bot):
+def test_a_source_or_name_the_documents_lack_is_declined(bot):
     answer = bot.answer("What did the Bloomberg article say about heat pump sales in Germany?")
     assert answer.declined
-    assert "never mention 'Bloomberg'" in answer.text
+    assert "the documents hold no article from 'Bloomberg'" in answer.text
+    answer = bot.answer("What did Paylane say about hiring engineers in Barcelona?")
+    assert answer.declined
+    assert "never mention 'Barcelona'" in answer.text
+    # the same question about a place the article names is answered
+    answer = bot.answer("What did Paylane say about hiring engineers in Lisbon?")
+    assert not answer.declined and "fifty engineers" in answer.text
 
 
 def test_a_summary_quotes_central_sentences_of_the_best_document(bot):

@@ -178,3 +178,27 @@ def test_a_summary_keeps_the_most_central_sentences_in_document_order():
     assert all(text[s.start : s.end] == s.text for s in picked)
     focused = summarize([_chunk(text, 0)], vectors, 1, focus="bakery")
     assert [s.text for s in focused] == [sentences[2]]
+
+
+def test_a_named_source_matches_its_publisher_by_whole_words():
+    from chatbot.relevance import same_source
+
+    assert same_source("Verge", "The Verge")
+    assert same_source("Cnbc", "CNBC | World Business News Leader")
+    assert same_source("New York Times", "The New York Times")
+    assert not same_source("Age", "The Sage Herald")
+    assert not same_source("Bloomberg", "TechCrunch")
+    stats = CorpusStats(None, publishers=frozenset({"TechCrunch", "The Verge"}))
+    assert stats.publishes("the Verge") and not stats.publishes("Reuters")
+    assert CorpusStats(None).publishes("Reuters")  # no publishers known: nothing declined
+
+
+def test_number_answers_are_of_the_kind_asked_for():
+    from chatbot.answer_types import NUMBER, candidates
+
+    sentence = "Four of the Tesla models sold 300,000 cars; the Model 3 costs $40,000 in total."
+    assert [c.text for c in candidates(NUMBER, sentence, "How much does a Model 3 cost?")] == [
+        "$40,000"
+    ]
+    props = "Bettors ask how many three-point shots a player hits, and five players start."
+    assert [c.text for c in candidates(NUMBER, props, "How many players start?")] == ["five"]
