@@ -356,9 +356,7 @@ def build_chain(bot: Chatbot) -> Runnable:
     )
 
 
-YES_NO_FRAMING = (
-    "Quoting alone cannot settle this question; here is what each source says:"
-)
+YES_NO_FRAMING = "Quoting alone cannot settle this question; here is what each source says:"
 PARTS_FRAMING = "Here is what each source says:"
 
 
