@@ -66,7 +66,7 @@ class ChatSettings:
         "to the question, or min_dense or min_lexical says it is on topic.",
     )
     min_support: float = _field(
-        0.25,
+        0.20,
         "Decline when the evidence is below this (0..1): the share of the question's words "
         "(IDF-weighted, stemmed) the best sentence covers, blended with the best passage's "
         "dense similarity by rerank_weight.",
