@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 # A misspelt word (its stem) is mended by any one edit only when it is this long: shorter
 # real words are too often one edit away from another word of the index ("hard" / "hand");
-# from MIN_INSERT_LEN letters it may gain one letter. Two edits are allowed from LONG_WORD
-# letters on.
+# from MIN_INSERT_LEN letters it may only double a letter ("jef" / "jeff", not "cat" /
+# "coat"). Two edits are allowed from LONG_WORD letters on ("espresso" is not "express").
 MIN_SPELL_LEN = 6
 MIN_INSERT_LEN = 3
-LONG_WORD = 8
+LONG_WORD = 9
 # A name whose first letters (this many; fewer for a demonym) begin some index term may be
 # of its family.
 FAMILY_PREFIX = 5
@@ -101,10 +101,10 @@ class CorpusStats:
         for term in dict.fromkeys(terms):
             if len(term) < MIN_INSERT_LEN or not term.isalpha() or self.df(term):
                 continue
-            # A short word is mended only by a letter it lacks ("jef" -> "jeff", "deth" ->
-            # "death"): a changed letter would too often make another real word.
-            insert_only = len(term) < MIN_SPELL_LEN
-            best = _nearest(term, _by_shape(self.lexical.vocabulary()), self.df, insert_only)
+            if len(term) < MIN_SPELL_LEN:
+                best = _doubled(term, self.lexical.vocabulary(), self.df)
+            else:
+                best = _nearest(term, _by_shape(self.lexical.vocabulary()), self.df)
             if best:
                 out[term] = best
         return out
@@ -133,13 +133,16 @@ def _by_shape(vocabulary: frozenset[str]) -> dict[tuple[int, str], list[str]]:
     return buckets
 
 
-def _nearest(
-    term: str, buckets: dict[tuple[int, str], list[str]], df: object, insert_only: bool = False
-) -> str | None:
+def _doubled(term: str, vocabulary: frozenset[str], df: Callable[[str], int]) -> str | None:
+    """The most frequent index term that is ``term`` with one letter doubled."""
+    found = {term[: i + 1] + term[i:] for i in range(len(term))} & vocabulary
+    return min(found, key=lambda t: (-df(t), t)) if found else None
+
+
+def _nearest(term: str, buckets: dict[tuple[int, str], list[str]], df: object) -> str | None:
     limit = 2 if len(term) >= LONG_WORD else 1
     found: list[tuple[int, int, str]] = []
-    lengths = [len(term) + 1] if insert_only else range(len(term) - limit, len(term) + limit + 1)
-    for length in lengths:
+    for length in range(len(term) - limit, len(term) + limit + 1):
         # Misspellings rarely change the first letter; the second covers a swapped first pair.
         for first in {term[0], term[1] if len(term) > 1 else term[0]}:
             for other in buckets.get((length, first), ()):

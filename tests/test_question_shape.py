@@ -99,13 +99,16 @@ def test_misspelt_words_are_mended_to_the_most_frequent_close_index_word():
         [
             "Attorney General Jeff Sessions sent a memo on the opioid epidemic.",
             "Sessions said the session of Congress was long and hand-written.",
+            "An express train and a coat.",
             "The opioid epidemic keeps growing.",
         ]
     )
-    fixes = stats.corrections(["sesion", "epidemc", "oppioid", "jef", "memo", "hard", "banana"])
+    asked = ["sesion", "epidemc", "oppioid", "jef", "memo", "hard", "banana", "cat", "espresso"]
+    fixes = stats.corrections(asked)
+    # a word of the index is never "mended"; nor is a short word one edit from another
+    # ("hard"/"hand", "cat"/"coat": only a doubled letter), nor a long one two edits away
+    # from another word ("espresso"/"express")
     assert fixes == {"sesion": "session", "epidemc": "epidem", "oppioid": "opioid", "jef": "jeff"}
-    # a real word of the index is never "mended", nor a short word one edit from another
-    assert "memo" not in fixes and "hard" not in fixes and "banana" not in fixes
 
 
 def test_word_evidence_weighs_rare_words_and_counts_the_document_context():
