@@ -300,12 +300,14 @@ def _off_topic(
     shape: QuestionShape | None,
     stats: CorpusStats | None,
     corrections: dict[str, str],
+    context: str = "",
 ) -> str:
     """Why no passage is about the question, or "" when one is. On topic when any of three
     signals says so: the closest chunk's dense similarity (``min_dense``), the question's
     words in one passage with its document context, IDF-weighted over the whole index
-    (``min_lexical``), or the closest single sentence's similarity (``min_sentence``,
-    computed only when the other two fail)."""
+    (``min_lexical``; for a follow-up, its words with those carried from the conversation,
+    ``context``, when they do better), or the closest single sentence's similarity
+    (``min_sentence``, computed only when the other two fail)."""
     dense = [p.dense_score for p in passages if p.dense_score is not None]
     best_dense = max(dense) if dense else None
     if best_dense is not None and best_dense >= settings.min_dense:
@@ -313,7 +315,10 @@ def _off_topic(
     lexical = None
     if stats is not None:
         parts = shape.parts if shape is not None and shape.multi_part else ()
-        lexical = lexical_relevance(query_terms(question, corrections), passages, stats)[0]
+        lexical = max(
+            lexical_relevance(query_terms(asked, corrections), passages, stats)[0]
+            for asked in dict.fromkeys([question, f"{question} {context}".strip()])
+        )
         if parts:  # a compound question: every part must find its words somewhere
             per_part = [
                 lexical_relevance(query_terms(p, corrections), passages, stats)[0] for p in parts
@@ -384,11 +389,20 @@ def extract(
     features["coverage"] = round(best_score, 4)
     if not weights:
         return _decline("the question has no content words to look for", 0.0, features)
-    # A follow-up ("why?") is about what the conversation was about: its carried words count.
-    asked = f"{question} {context}".strip()
+    # A follow-up ("why?") is about what the conversation was about: its carried words
+    # count too, but never against a question that names its own topic.
     corrections = {**(stats.corrections(content_terms(context)) if stats else {}), **corrections}
     why = _off_topic(
-        asked, passages, flat, settings, features, similarity, shape, stats, corrections
+        question,
+        passages,
+        flat,
+        settings,
+        features,
+        similarity,
+        shape,
+        stats,
+        corrections,
+        context,
     )
     if why:
         return _decline(why, best_score, features)

@@ -93,6 +93,21 @@ def test_short_natural_questions_get_cited_answers(bot, question, expected):
     assert_cited(bot.answer(question), expected)
 
 
+def test_a_conversation_neither_loses_nor_drowns_a_question(bot):
+    """A bare follow-up ("why?") is judged with the conversation's words; a new question
+    typed mid-conversation ("what does the memo say") is judged on its own words too."""
+
+    def after(first: str) -> list[dict]:
+        return [
+            {"role": "user", "content": first},
+            {"role": "assistant", "content": bot.answer(first).text},
+        ]
+
+    assert_cited(bot.answer("why?", after("What did Trump announce?")), "Trump")
+    memo = bot.answer("what does the memo say", after("How did reform groups react?"))
+    assert_cited(memo, "business as usual")
+
+
 def test_misspelt_words_are_searched_as_the_words_of_the_article(bot):
     answer = bot.answer("who is jef sesions")
     assert "searched for 'jef' as 'jeff', 'sesion' as 'session'" in answer.trace.notes
