@@ -52,6 +52,7 @@ from chatbot.relevance import (
     META_TERMS,
     CorpusStats,
     lexical_relevance,
+    passage_terms,
     query_terms,
     same_source,
 )
@@ -315,14 +316,14 @@ def _off_topic(
     lexical = None
     if stats is not None:
         parts = shape.parts if shape is not None and shape.multi_part else ()
-        lexical = max(
-            lexical_relevance(query_terms(asked, corrections), passages, stats)[0]
-            for asked in dict.fromkeys([question, f"{question} {context}".strip()])
-        )
+        held = passage_terms(passages)  # once, for every term list asked about below
+
+        def found(text: str) -> float:
+            return lexical_relevance(query_terms(text, corrections), passages, stats, held)[0]
+
+        lexical = max(found(a) for a in dict.fromkeys([question, f"{question} {context}".strip()]))
         if parts:  # a compound question: every part must find its words somewhere
-            per_part = [
-                lexical_relevance(query_terms(p, corrections), passages, stats)[0] for p in parts
-            ]
+            per_part = [found(p) for p in parts]
             lexical = max(lexical, min(per_part))
         features["lexical"] = round(lexical, 4)
         if lexical >= settings.min_lexical:

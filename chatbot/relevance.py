@@ -179,18 +179,26 @@ def query_terms(question: str, corrections: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(t for t in terms if t not in META_TERMS))
 
 
+def passage_terms(passages: list[Passage]) -> list[frozenset[str]]:
+    """Each passage's content terms with its document's context (title, source, date)."""
+    return [frozenset(content_terms(p.context() + "\n" + p.text)) for p in passages]
+
+
 def lexical_relevance(
-    terms: list[str], passages: list[Passage], stats: CorpusStats
+    terms: list[str],
+    passages: list[Passage],
+    stats: CorpusStats,
+    held: list[frozenset[str]] | None = None,
 ) -> tuple[float, int]:
     """The largest share of the terms' IDF weight that one passage with its document's
-    context holds, and that passage's index (``-1`` when none holds any)."""
+    context holds, and that passage's index (``-1`` when none holds any). ``held``: the
+    passages' ``passage_terms``, when the caller asks about several term lists."""
     weights = {t: stats.idf(t) for t in terms}
     total = sum(weights.values())
     best, where = 0.0, -1
     if total <= 0:
         return best, where
-    for i, p in enumerate(passages):
-        have = set(content_terms(p.context() + "\n" + p.text))
+    for i, have in enumerate(held if held is not None else passage_terms(passages)):
         share = sum(w for t, w in weights.items() if t in have) / total
         if share > best:
             best, where = share, i
