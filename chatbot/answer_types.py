@@ -90,6 +90,8 @@ _NAME_RE = re.compile(
     r"(?:\s+(?:(?:of|de|da|di|del|der|van|von|la|le|al|bin|ibn|du|y|and|the)\s+)*"
     r"(?:[A-Z][\w’'.-]*[\w.]|[A-Z]))*"
 )
+_POSSESSIVE = re.compile(r"[’']s?$")
+_LOWER_NEXT = re.compile(r"\s+[a-z]")
 _DATE_WORDS = re.compile(rf"^(?:{_MONTHS}|{_WEEKDAYS})$", re.IGNORECASE)
 
 _WH_RE = re.compile(r"\b(when|who|whom|whose|where|what|which|how|why)\b", re.IGNORECASE)
@@ -223,6 +225,8 @@ def candidates(kind: str, sentence: str, question: str) -> list[Candidate]:
                 continue  # a lone capitalised first word ("Drug traffickers ...") says nothing
             if all(_DATE_WORDS.match(w) for w in text.split()):
                 continue
+            if _POSSESSIVE.search(text) and _LOWER_NEXT.match(sentence, start + len(text)):
+                continue  # "Binance’s former head": a name that qualifies a noun, not the answer
             if not _in_question(text, q_terms):
                 out.append(Candidate(start, start + len(text), text))
     return out

@@ -254,6 +254,14 @@ TYPE_RATIO = 0.75
 STRICT_TYPES = frozenset({DATE, YEAR, MONTH, NUMBER})
 
 
+# A name or place is shown as the short answer only when the sentence holding it covers this
+# much of the question by itself (its neighbours not counted): below it, the name is often
+# another actor of the sentence ("who does Sessions blame" -> "President Donald Trump").
+# Chosen on the mixture: on seeds, natural, SQuAD and off-topic, the shown names below 0.45
+# were 9 wrong and 0 right; above it 33 right and 24 wrong (mostly SQuAD).
+NAME_SHORT_OWN = 0.45
+
+
 def _decline(reason: str, best: float, features: dict[str, float]) -> Selection:
     logger.debug("declined: %s", reason)
     return Selection(True, reason, None, [], best, features)
@@ -440,6 +448,9 @@ def extract(
             anchors = [a for a, _, w in words(chosen.text) if stem(w.lower()) in weights]
             cand = best_candidate(candidates(kind, chosen.text, question), anchors)
             short = cand.text if cand else None
+            features["typed_own"] = round(chosen.own, 4)
+            if kind not in STRICT_TYPES and chosen.own < NAME_SHORT_OWN:
+                short = None  # the sentence is quoted; the name in it is not vouched for
         elif settings.type_check and kind in STRICT_TYPES:
             return _decline(
                 f"the passages do not state {DESCRIPTIONS[kind]} for this", best_score, features

@@ -337,3 +337,27 @@ def test_supporting_sentences_skip_headings_and_overlap_duplicates() -> None:
     assert texts[0] == "The Zorblat festival is held every year in June."
     assert "The Zorblat Festival of Quimper" not in texts
     assert len(texts) == len(set(texts))
+
+
+def test_a_name_is_the_short_answer_only_from_a_sentence_that_matches_the_question() -> None:
+    passages = [passage(p, n=i + 1) for i, p in enumerate(SEED_PARAGRAPHS)]
+    sent = extract("Who sent the memo?", passages, SETTINGS)
+    assert not sent.declined and sent.short_answer == "Sessions"
+    # No sentence says whom Sessions blames in the question's words: the best one is quoted,
+    # but no name in it is offered as the answer.
+    blame = extract("who does sessions blame for the opioid crisis", passages, SETTINGS)
+    assert not blame.declined
+    assert blame.short_answer is None
+
+
+def test_a_possessive_name_before_a_noun_is_not_a_person_answer() -> None:
+    from chatbot.answer_types import PERSON, candidates
+
+    sentence = "Richard Teng, Binance’s former global head of regional markets, will be CEO."
+    found = [c.text for c in candidates(PERSON, sentence, "who is richard teng")]
+    assert "Binance’s" not in found
+    assert found == ["CEO"]
+    # A possessive at the end of a name list is still a name ("Trump's" ends the sentence).
+    assert [c.text for c in candidates(PERSON, "It was the plan of Trump.", "whose plan?")] == [
+        "Trump"
+    ]
