@@ -9,8 +9,14 @@ finds one of those mismatches between a question and the sentence chosen to answ
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from chatbot.sentences import NEGATIONS, STOPWORDS, stem, words
+
+if TYPE_CHECKING:
+    from chatbot.question import QuestionShape
+    from chatbot.relevance import CorpusStats
+    from chatbot.types import Passage
 
 # Words that contrast with the others in their group: a question using one where the
 # sentence uses another asks about something else.
@@ -120,3 +126,39 @@ def missing_entities(question: str, text: str) -> list[str]:
     """The question's names and numbers that ``text`` does not mention."""
     stems = {stem(w) for w in _lower_words(text)}
     return [e for e in question_entities(question) if not _mentions(e, stems)]
+
+
+def entity_mismatch(
+    question: str,
+    chosen: Passage,
+    compound: bool,
+    stats: CorpusStats | None,
+    features: dict[str, float],
+    shape: QuestionShape | None = None,
+) -> str:
+    """Why a name of the question is not in the documents, or "".
+
+    A source the question attributes an article to ("the Bloomberg report") must be the
+    publisher of some document, when the documents name their publishers.
+
+    A name no chunk of the whole index holds (a source, person or place the documents never
+    mention) declines any question. A plain question's names and numbers must also be in
+    the passage chosen to answer it, with its document's title, source and date; a compound
+    question's parts come from several documents, so for it only the whole index counts."""
+    sources = shape.sources if shape is not None else ()
+    foreign = [src for src in sources if stats is not None and not stats.publishes(src)]
+    features["unknown_sources"] = float(len(foreign))
+    if foreign:
+        return f"the documents hold no article from {', '.join(repr(f) for f in foreign)}"
+    names = [e for e in question_entities(question) if not e[0].isdigit()]
+    unknown = [e for e in names if stats is not None and not stats.mentions(e)]
+    features["unknown_names"] = float(len(unknown))
+    if unknown:
+        return f"the documents never mention {', '.join(repr(e) for e in unknown)}"
+    if compound:
+        return ""
+    missing = missing_entities(question, chosen.context() + "\n" + chosen.text)
+    features["missing_names"] = float(len(missing))
+    if missing:
+        return f"the passages do not mention {', '.join(repr(m) for m in missing)}"
+    return ""
