@@ -87,7 +87,17 @@ def is_follow_up(question: str) -> bool:
     if any(w in _PRONOUNS or w in _BACK_REFERENCES for w in words):
         return True
     content = [w for w in words if w not in _STOP]
-    return len(content) <= 1 or question.lower().lstrip().startswith(_FOLLOW_UP_OPENERS)
+    if len(content) <= 1:
+        return True
+    # "And the memo?", "Why the change?" lean on the conversation; "Why are death penalty
+    # cases hard?" names its own topic, and carried words would only pull it elsewhere.
+    opens = question.lower().lstrip().startswith(_FOLLOW_UP_OPENERS)
+    return opens and len(content) <= OWN_TOPIC_WORDS - 1
+
+
+# A question opening like a follow-up ("why", "and ...") with this many content words of its
+# own names its topic and is answered as asked.
+OWN_TOPIC_WORDS = 3
 
 
 def short_answer_of(reply: str) -> str | None:

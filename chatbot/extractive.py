@@ -325,10 +325,22 @@ def _typed_choice(
     anchors = [a for a, _, w in words(typed.text) if stem(w.lower()) in scoring.weights]
     cand = best_candidate(candidates(kind, typed.text, question), anchors)
     short = cand.text if cand else None
-    features["typed_own"] = round(typed.own, 4)
-    if kind not in STRICT_TYPES and typed.own < NAME_SHORT_OWN:
+    own = _own_coverage(question, typed, scoring)
+    features["typed_own"] = round(own, 4)
+    if kind not in STRICT_TYPES and own < NAME_SHORT_OWN:
         short = None  # the sentence is quoted; the name in it is not vouched for
     return typed, short, ""
+
+
+def _own_coverage(question: str, sent: ScoredSentence, scoring: _Scoring) -> float:
+    """The share of the question's own words' weight (not words carried from earlier turns)
+    that ``sent`` holds by itself: "who is against this?" after an answer naming Trump is not
+    answered "Trump" by a sentence that holds only the carried words."""
+    fix = scoring.corrections
+    asked = {fix.get(t, t) for t in content_terms(question)}
+    weights = {t: w for t, w in scoring.weights.items() if t in asked}
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in sent.terms) / total if total else 0.0
 
 
 def _near_miss(

@@ -44,6 +44,9 @@ def test_follow_up_detection():
     assert is_follow_up("What did he say about business as usual?")
     assert is_follow_up("And why?")
     assert not is_follow_up("Who is the Attorney General of the United States?")
+    assert is_follow_up("Why the change?")
+    # Opening like a follow-up but naming its own topic: answered as asked.
+    assert not is_follow_up("why are death penalty cases hard")
 
 
 def test_condense_resolves_pronoun_to_previous_short_answer():

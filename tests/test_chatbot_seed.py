@@ -106,6 +106,19 @@ def test_a_conversation_neither_loses_nor_drowns_a_question(bot):
     assert_cited(bot.answer("why?", after("What did Trump announce?")), "Trump")
     memo = bot.answer("what does the memo say", after("How did reform groups react?"))
     assert_cited(memo, "business as usual")
+    hard = bot.answer("why are death penalty cases hard", after("When did Sessions send the memo?"))
+    assert_cited(hard, "extremely difficult")
+
+
+def test_a_follow_up_is_not_answered_with_the_name_it_carries(bot):
+    """After "Trump [1]", "who is against this?" must not be answered "Trump": the sentence
+    naming him holds only the carried words, none of the question's own."""
+    first = "Who announced the plan?"
+    answer = bot.answer(first)
+    assert answer.short_answer == "President Donald Trump"
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": answer.text}]
+    against = bot.answer("who is against this", history)
+    assert against.short_answer is None
 
 
 def test_misspelt_words_are_searched_as_the_words_of_the_article(bot):
