@@ -109,10 +109,19 @@ def question_entities(question: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# Small counts are written either way ("4 circumstances" / "four limited circumstances").
+_NUMBER_NAMES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+
+
 def _mentions(entity: str, stems: set[str]) -> bool:
     s = stem(entity.lower())
     if s in stems:
         return True
+    if entity.isdigit() and int(entity) < len(_NUMBER_NAMES):
+        return stem(_NUMBER_NAMES[int(entity)]) in stems
     for other in stems:
         short, long_ = (s, other) if len(s) <= len(other) else (other, s)
         if len(short) >= 4 and long_.startswith(short):

@@ -225,6 +225,14 @@ def test_name_missing_from_the_passage_declined() -> None:
     assert not extract("What did the producers lift in March 1974?", ps, SETTINGS).declined
 
 
+def test_a_small_count_in_digits_matches_the_same_count_in_words() -> None:
+    ps = [passage(SEED_PARAGRAPHS[2])]  # "... only four limited circumstances ..."
+    sel = extract("what are the 4 circumstances", ps, SETTINGS)
+    assert not sel.declined and "racketeering" in " ".join(s.text for s in sel.sentences)
+    wrong = extract("what are the 5 circumstances", ps, SETTINGS)
+    assert wrong.declined and "'5'" in wrong.reason
+
+
 def test_no_passages_or_no_content_words_declined() -> None:
     assert extract("Who?", [], SETTINGS).declined
     sel = extract("What is it?", seed_passages(), SETTINGS)
