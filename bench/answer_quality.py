@@ -53,7 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ingest.config import IngestSettings, SettingsError, parse_value, set_offline_env  # noqa: E402
+from ingest.config import IngestSettings, SettingsError, set_offline_env  # noqa: E402
+from ingest.settings import parse_value  # noqa: E402
 
 if TYPE_CHECKING:
     from chatbot import ChatSettings

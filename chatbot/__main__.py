@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ingest import IngestSettings, set_offline_env
+from ingest.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,11 +69,8 @@ def _out(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    configure_logging(level, libraries=level)
     from chatbot.chain import Chatbot, QuestionError
     from chatbot.config import ChatSettings
     from chatbot.generative import LLMError
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             port=getattr(args, "port", None),
         )
         if args.command is None:
-            return _serve(settings, verbose=args.verbose)
+            return _serve(settings)
         bot = Chatbot(settings)
         if args.command == "ask":
             if args.batch:
@@ -114,11 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _serve(settings, *, verbose: bool) -> int:
-    """The web app, until interrupted."""
+def _serve(settings) -> int:
+    """The web app, until interrupted. It logs at INFO (what it serves and reingests); the
+    libraries only with ``-v``."""
     logging.getLogger().setLevel(logging.INFO)
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
     from chatbot.app import launch
 
     launch(settings)

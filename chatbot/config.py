@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ingest import IngestSettings, SettingsError
-from ingest.config import PROJECT_ROOT, env_overrides
-
-
-def _field(default: Any, description: str) -> Any:
-    return field(default=default, metadata={"description": description})
+from ingest.config import PROJECT_ROOT
+from ingest.settings import EnvSettings
+from ingest.settings import described as _field
 
 
 @dataclass(frozen=True)
-class ChatSettings:
+class ChatSettings(EnvSettings):
     """Every knob of retrieval and answering; ``DOCQA_<FIELD>`` overrides each one."""
 
     index: IngestSettings = field(
@@ -163,18 +158,3 @@ class ChatSettings:
                 "dense_weight and bm25_weight must be non-negative and not both 0, got "
                 f"{self.dense_weight} and {self.bm25_weight}"
             )
-
-    def replace(self, **changes: Any) -> ChatSettings:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        index: IngestSettings | None = None,
-        **overrides: Any,
-    ) -> ChatSettings:
-        """Defaults, then ``DOCQA_*`` variables, then explicit overrides (CLI flags)."""
-        merged = {k: v for k, v in env_overrides(cls, environ).items() if k != "index"}
-        merged.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(index=index or IngestSettings.from_env(environ)).replace(**merged)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ingest import IngestSettings, set_offline_env
+from ingest.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -90,13 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (1), already written
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
 
     from chatbot import ChatSettings
     from eval.config import EvalSettings
