@@ -409,20 +409,7 @@ def decline_text(reason: str, passages: list[Passage]) -> str:
 
 
 def closest_citation(p: Passage) -> Citation:
-    return Citation(
-        n=p.n,
-        source=p.source,
-        title=p.title,
-        date=p.date,
-        chunk_id=p.chunk_id,
-        quote=p.text,
-        start=p.start,
-        end=p.end,
-        supported=False,
-        support=0.0,
-        page=p.page,
-        passage=p.text,
-    )
+    return Citation.from_passage(p, p.n, support=0.0, supported=False)
 
 
 def _clean_history(history: list[dict] | None) -> list[dict]:
