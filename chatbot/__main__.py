@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level, libraries=level)
     from chatbot.chain import Chatbot, QuestionError
     from chatbot.config import ChatSettings
-    from chatbot.generative import LLMError
+    from chatbot.llm_errors import LLMError
     from ingest import IngestError, SettingsError
 
     try:

@@ -19,7 +19,7 @@ from chatbot.chain import QuestionError
 from chatbot.config import ChatSettings
 from chatbot.documents import UploadError
 from chatbot.eval_cases import EvalCaseError, append_case, make_case
-from chatbot.generative import LLMError
+from chatbot.llm_errors import LLMError
 from chatbot.service import SEEDS_DIR, ChatService, NoIndexError
 from chatbot.types import Answer
 from chatbot.ui import (

@@ -124,7 +124,8 @@ class Chatbot:
     def _condense(self, turn: Turn) -> Turn:
         t = time.perf_counter()
         if self._chat_model is not None and turn.history:
-            from chatbot.generative import build_condense_messages, generate
+            from chatbot.generative import generate
+            from chatbot.prompts import build_condense_messages
 
             query = (
                 generate(
@@ -232,8 +233,8 @@ class Chatbot:
         _quote(turn, [(s.passage, s.start, s.end) for s in picked], [framing], labelled=False)
 
     def _answer_generative(self, turn: Turn) -> Iterator[str]:
-        from chatbot.generative import build_messages, is_refusal
         from chatbot.generative import stream as stream_model
+        from chatbot.prompts import build_messages, is_refusal
 
         messages = build_messages(turn.question, turn.passages, turn.history)
         parts: list[str] = []

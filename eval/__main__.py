@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(logging.INFO if args.verbose else logging.WARNING)
 
     from chatbot import ChatSettings
+    from chatbot.llm_errors import LLMError
     from eval.config import EvalSettings
     from eval.dataset import DatasetError
     from eval.gate import BaselineError, compare, load_baseline, mismatch
@@ -101,11 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     from eval.report import terminal_table, write_reports
     from eval.runner import EvalError
     from ingest import IngestError, SettingsError
-
-    try:
-        from chatbot.generative import LLMError
-    except ImportError:  # pragma: no cover
-        LLMError = RuntimeError  # noqa: N806
 
     try:
         settings = EvalSettings.from_env(
