@@ -8,9 +8,13 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest import IngestSettings, set_offline_env
 from ingest.logs import configure_logging
+
+if TYPE_CHECKING:
+    from chatbot.web.config import WebSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from chatbot.chain import Chatbot, QuestionError
     from chatbot.config import ChatSettings
     from chatbot.llm_errors import LLMError
+    from chatbot.web.config import WebSettings
     from ingest import IngestError, SettingsError
 
     try:
@@ -87,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             k=args.k,
             answerer=args.answerer,
             llm_base_url=args.llm_base_url,
-            host=getattr(args, "host", None),
-            port=getattr(args, "port", None),
+        )
+        web = WebSettings.from_env(
+            chat=settings, host=getattr(args, "host", None), port=getattr(args, "port", None)
         )
         if args.command is None:
-            return _serve(settings)
+            return _serve(web)
         bot = Chatbot(settings)
         if args.command == "ask":
             if args.batch:
@@ -112,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _serve(settings) -> int:
+def _serve(settings: WebSettings) -> int:
     """The web app, until interrupted. It logs at INFO (what it serves and reingests); the
     libraries only with ``-v``."""
     logging.getLogger().setLevel(logging.INFO)
-    from chatbot.app import launch
+    from chatbot.web.app import launch
 
     launch(settings)
     return 0

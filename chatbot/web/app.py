@@ -16,13 +16,13 @@ from typing import Any
 import gradio as gr
 
 from chatbot.chain import QuestionError
-from chatbot.config import ChatSettings
-from chatbot.documents import UploadError
-from chatbot.eval_cases import EvalCaseError, append_case, make_case
 from chatbot.llm_errors import LLMError
-from chatbot.service import SEEDS_DIR, ChatService, NoIndexError
 from chatbot.types import Answer
-from chatbot.ui import (
+from chatbot.web.config import WebSettings
+from chatbot.web.documents import UploadError
+from chatbot.web.eval_cases import EvalCaseError, append_case, make_case
+from chatbot.web.service import SEEDS_DIR, ChatService, NoIndexError
+from chatbot.web.ui import (
     APP_CSS,
     DOCUMENTS_HEADERS,
     answer_markdown,
@@ -215,8 +215,8 @@ class ChatApp:
         turn = gr.State(None)
         k = gr.Slider(
             1,
-            max(MAX_K, self.settings.k),
-            value=self.settings.k,
+            max(MAX_K, self.settings.chat.k),
+            value=self.settings.chat.k,
             step=1,
             label="Passages to answer from",
             render=False,
@@ -411,14 +411,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def login(settings: ChatSettings) -> tuple[str, str] | None:
+def login(settings: WebSettings) -> tuple[str, str] | None:
     if settings.login_user:
         return (settings.login_user, settings.login_password)
     return None
 
 
 def build_app(
-    settings: ChatSettings, *, seeds_dir: Path | None = SEEDS_DIR
+    settings: WebSettings, *, seeds_dir: Path | None = SEEDS_DIR
 ) -> tuple[gr.Blocks, ChatApp]:
     """The page and its handlers, over a new shared ``ChatService`` (model loaded once)."""
     service = ChatService(settings, seeds_dir=seeds_dir)
@@ -430,7 +430,7 @@ def build_app(
 
 
 def launch(
-    settings: ChatSettings,
+    settings: WebSettings,
     *,
     seeds_dir: Path | None = SEEDS_DIR,
     block: bool = True,
@@ -451,7 +451,7 @@ def launch(
         server_port=settings.port,
         auth=auth,
         auth_message="docqa: log in to ask the documents" if auth else None,
-        max_file_size=int(settings.max_upload_mb * 1024 * 1024),
+        max_file_size=settings.max_upload_bytes,
         prevent_thread_lock=not block,
         show_error=True,
         quiet=quiet,
