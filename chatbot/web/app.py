@@ -1,7 +1,8 @@
 """The web app: a thin Gradio layer over ``ChatService`` (chat, sources, trace, documents).
 
 ``python -m chatbot`` launches it. The handlers are methods of ``ChatApp`` so they can be
-tested without a browser; ``build`` wires them to components, ``launch`` serves them.
+tested without a browser; ``build`` wires them to the page's components
+(``chatbot.web.page``), ``launch`` serves them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from chatbot.types import Answer
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
 from chatbot.web.eval_cases import EvalCaseError, append_case, make_case
+from chatbot.web.page import CHAT_CONCURRENCY, RIGHT, WRONG, build_page
 from chatbot.web.service import SEEDS_DIR, ChatService, NoIndexError
 from chatbot.web.ui import (
     APP_CSS,
-    DOCUMENTS_HEADERS,
     answer_markdown,
     documents_rows,
     error_markdown,
@@ -39,19 +40,7 @@ from ingest import IngestError
 
 logger = logging.getLogger(__name__)
 
-CHAT_CONCURRENCY = 4  # answers in flight at once; the model and index are shared
 QUEUE_MAX = 64
-MAX_K = 10
-EXAMPLES = [
-    "Who told federal prosecutors to seek the death penalty in drug cases?",
-    "Why has use of the death penalty been declining?",
-    "Which groups reacted against the call for more executions?",
-]
-RIGHT, WRONG = "Right", "Wrong"
-SEEDS_NOTE = (
-    "Documents from `seeds/` (and folders ingested with `python -m ingest`) cannot be "
-    "removed here; only uploaded ones can."
-)
 
 ChatOutput = tuple[str, Any, Any, Any, Any]
 
@@ -197,209 +186,8 @@ class ChatApp:
 
     # ---- layout
     def build(self) -> gr.Blocks:
-        """The page: Chat (chat, sources panel, trace, eval-case saving) and Documents tabs."""
-        backends = self.service.backends
-        with gr.Blocks(title="docqa — ask your documents", analytics_enabled=False) as demo:
-            header = gr.Markdown(self.header(), elem_id="docqa-header")
-            with gr.Tabs():
-                with gr.Tab("Chat", id="chat"):
-                    self._chat_tab(demo, backends)
-                with gr.Tab("Documents", id="documents"):
-                    self._documents_tab(demo, header)
-        return demo
-
-    def _chat_tab(self, demo: gr.Blocks, backends: list[str]) -> None:
-        sources = gr.HTML(sources_html(None), elem_id="docqa-sources", render=False)
-        trace = gr.HTML(trace_html(None), elem_id="docqa-trace", render=False)
-        answer_json = gr.JSON(visible=False, render=False)
-        turn = gr.State(None)
-        k = gr.Slider(
-            1,
-            max(MAX_K, self.settings.chat.k),
-            value=self.settings.chat.k,
-            step=1,
-            label="Passages to answer from",
-            render=False,
-        )
-        backend = gr.Dropdown(
-            backends,
-            value=backends[0],
-            label="Answering backend",
-            visible=len(backends) > 1,
-            render=False,
-        )
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=420):
-                chat = gr.ChatInterface(
-                    self.chat,
-                    chatbot=gr.Chatbot(
-                        label="Chat",
-                        elem_id="docqa-chat",
-                        height=520,
-                        buttons=["copy", "copy_all"],
-                        feedback_options=None,
-                        allow_tags=False,
-                        placeholder="Ask a question about your documents.",
-                    ),
-                    textbox=gr.Textbox(
-                        placeholder="Ask about the documents…",
-                        elem_id="docqa-question",
-                        show_label=False,
-                        submit_btn=True,
-                        stop_btn=True,
-                        autofocus=True,
-                    ),
-                    additional_inputs=[k, backend],
-                    additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
-                    additional_outputs=[sources, trace, answer_json, turn],
-                    examples=[[q, None, None] for q in EXAMPLES],
-                    api_name="chat",
-                    api_description="Ask a question; returns the answer with [n] markers, "
-                    "the sources panel, the retrieval trace and the answer as JSON.",
-                    concurrency_limit=CHAT_CONCURRENCY,
-                    fill_height=False,
-                    analytics_enabled=False,
-                )
-                new = gr.Button("New conversation", elem_id="docqa-new", size="sm")
-                with gr.Accordion(
-                    "Save the latest answer as an eval case", open=True, elem_id="docqa-eval"
-                ):
-                    gr.Markdown(
-                        "Mark the answer right (it becomes the gold answer) or wrong (type "
-                        "the right one; leave it empty when the documents don't say), then "
-                        f"save: one line is appended to `{self.settings.eval_cases_file.name}`."
-                    )
-                    with gr.Row():
-                        verdict = gr.Radio(
-                            [RIGHT, WRONG],
-                            show_label=False,
-                            container=False,
-                            scale=1,
-                            min_width=200,
-                            elem_id="docqa-verdict",
-                        )
-                        right_answer = gr.Textbox(
-                            placeholder="The right answer (when wrong)",
-                            show_label=False,
-                            container=False,
-                            scale=3,
-                            elem_id="docqa-right-answer",
-                        )
-                        save = gr.Button(
-                            "Save as eval case",
-                            elem_id="docqa-save",
-                            size="md",
-                            scale=1,
-                            min_width=150,
-                        )
-                    saved = gr.Textbox(
-                        show_label=False,
-                        container=False,
-                        interactive=False,
-                        placeholder="Not saved yet.",
-                        elem_id="docqa-saved",
-                    )
-            with gr.Column(scale=2, min_width=320):
-                gr.Markdown("### Sources")
-                sources.render()
-                with gr.Accordion("Retrieval trace", open=False, elem_id="docqa-trace-box"):
-                    trace.render()
-                answer_json.render()
-        clear_outputs = [chat.chatbot, chat.chatbot_state, sources, trace, answer_json, turn]
-        new.click(
-            self.new_conversation,
-            None,
-            [*clear_outputs, saved],
-            api_visibility="private",
-            queue=False,
-        )
-        chat.chatbot.clear(
-            lambda: self.new_conversation()[2:6],
-            None,
-            [sources, trace, answer_json, turn],
-            api_visibility="private",
-            queue=False,
-        )
-        save.click(
-            self.save_case,
-            [verdict, right_answer, turn],
-            [saved],
-            api_visibility="private",
-        )
-
-    def _documents_tab(self, demo: gr.Blocks, header: gr.Markdown) -> None:
-        rows, _, _ = self.documents_view()
-        gr.Markdown(
-            "The documents the chat answers from. Added files are saved to "
-            f"{md_escape(str(self.service.docs.folder), False)} and reingested; the chat "
-            "keeps answering meanwhile and sees them when the reingest completes."
-        )
-        table = gr.Dataframe(
-            value=rows,
-            headers=DOCUMENTS_HEADERS,
-            interactive=False,
-            wrap=True,
-            column_widths=["34%", "10%", "20%", "16%", "8%", "12%"],
-            latex_delimiters=[],
-            label="Ingested documents",
-            elem_id="docqa-documents",
-        )
-        with gr.Row():
-            with gr.Column():
-                files = gr.File(
-                    label="Add documents ("
-                    + " ".join(_supported())
-                    + f"; up to {self.settings.max_upload_mb:g} MB each)",
-                    file_count="multiple",
-                    file_types=_supported(),
-                    elem_id="docqa-upload",
-                )
-                reingest = gr.Button("Reingest folders", size="sm")
-            with gr.Column():
-                removable = self.service.removable()
-                remove_choice = gr.Dropdown(
-                    removable,
-                    value=removable[0] if removable else None,
-                    label="Uploaded document",
-                    elem_id="docqa-remove-choice",
-                )
-                remove = gr.Button("Remove and reingest", variant="stop", size="sm")
-                gr.Markdown(SEEDS_NOTE)
-        status = gr.Textbox(
-            label="Reingest", interactive=False, lines=3, elem_id="docqa-ingest-status"
-        )
-        view = [table, remove_choice, header]
-        files.upload(
-            self.upload,
-            [files],
-            [status, *view, files],
-            api_visibility="private",
-            concurrency_limit=1,
-            concurrency_id="reingest",
-        )
-        remove.click(
-            self.remove,
-            [remove_choice],
-            [status, *view],
-            api_visibility="private",
-            concurrency_limit=1,
-            concurrency_id="reingest",
-        )
-        reingest.click(
-            self.reingest,
-            None,
-            [status, *view],
-            api_visibility="private",
-            concurrency_limit=1,
-            concurrency_id="reingest",
-        )
-        demo.load(self.documents_view, None, view, api_visibility="private", queue=False)
-
-
-def _supported() -> list[str]:
-    from ingest import SUPPORTED_EXTENSIONS
-
-    return list(SUPPORTED_EXTENSIONS)
+        """The page (``chatbot.web.page``) wired to these handlers."""
+        return build_page(self)
 
 
 def is_loopback(host: str) -> bool:
