@@ -171,52 +171,19 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
     case, answer = o.case, o.answer
     declined = answer is None or answer.declined
     passages = retriever_order(answer.trace.passages) if answer else []
-    shown = shown_order(answer.trace.passages) if answer else []
-    scores: dict[str, Any] = {}
-    for prefix in ("", "shown_"):
-        scores.update({f"{prefix}hits@{j}": None for j in HITS_AT})
-        scores[f"{prefix}mrr@10"] = None
-        scores[f"{prefix}evidence_recall"] = None
-    scores.update(
-        {
-            "answer_contains": None,
-            "answer_f1": None,
-            "evidence_docs_cited": evidence_docs_cited(case, answer),
-            "citation_precision": None,
-            "citation_supported": None,
-        }
-    )
     relevant: list[bool | None] = [
         _relevant(p.text, [p.doc_id, p.source], case, opts) for p in passages
     ]
+    scores = _blank_scores(case, answer)
     if case.answerable and case.has_evidence and answer is not None:
-        flag_of = {id(p): bool(r) for p, r in zip(passages, relevant, strict=True)}
-        units_of = {id(p): _units(p, case, opts) for p in passages}
-        for prefix, order in (("", passages), ("shown_", shown)):
-            flags = [flag_of[id(p)] for p in order]
-            units = [units_of[id(p)] for p in order]
-            scores.update(_retrieval_scores(prefix, flags, units, case, opts.k))
+        scores.update(_retrieval_in_both_orders(case, answer, passages, relevant, opts))
     if case.answerable:
         text = "" if declined or answer is None else m.answer_text(answer.text)
         scores["answer_contains"] = m.contains_gold(text, case.answers)
         scores["answer_f1"] = m.token_f1(prediction(answer), case.answers)
     cited: list[dict[str, Any]] = []
     if answer is not None and not declined:
-        for c in answer.citations:
-            rel = _relevant(c.passage, [c.source], case, opts) if case.answerable else None
-            cited.append(
-                {
-                    "n": c.n,
-                    "source": c.source,
-                    "chunk_id": c.chunk_id,
-                    "start": c.start,
-                    "end": c.end,
-                    "quote": c.quote,
-                    "supported": c.supported,
-                    "support": c.support,
-                    "relevant": rel,
-                }
-            )
+        cited = _cited(case, answer, opts)
         if case.answerable and case.has_evidence:
             scores["citation_precision"] = m.citation_precision(
                 [bool(c["relevant"]) for c in cited]
@@ -236,31 +203,9 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
             "evidence": list(case.evidence),
             "evidence_doc_ids": list(case.evidence_doc_ids),
         },
-        "answer": {
-            "text": answer.text if answer else "",
-            "declined": declined,
-            "short_answer": answer.short_answer if answer else None,
-            "prediction": prediction(answer),
-            "standalone_query": answer.trace.standalone_query if answer else "",
-            "unsupported_sentences": list(answer.unsupported_sentences) if answer else [],
-        },
+        "answer": _answer_fields(answer, declined),
         "citations": cited,
-        "retrieved": [
-            {
-                "rank": i,
-                "n": p.n,
-                "source": p.source,
-                "chunk_id": p.chunk_id,
-                "start": p.start,
-                "end": p.end,
-                "dense_score": _round(p.dense_score),
-                "bm25_score": _round(p.bm25_score),
-                "fused_score": _round(p.fused_score),
-                "relevant": rel,
-                "text": p.text,
-            }
-            for i, (p, rel) in enumerate(zip(passages, relevant, strict=True), start=1)
-        ],
+        "retrieved": _retrieved(passages, relevant),
         "scores": scores,
         "declined": declined,
         "best_dense": _round(best),
@@ -270,6 +215,95 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
     }
     row["outcome"] = outcome_label(row)
     return row
+
+
+def _blank_scores(case: EvalCase, answer: Answer | None) -> dict[str, Any]:
+    """Every score of a row, in report order; ``None`` until scored."""
+    scores: dict[str, Any] = {}
+    for prefix in ("", "shown_"):
+        scores.update({f"{prefix}hits@{j}": None for j in HITS_AT})
+        scores[f"{prefix}mrr@10"] = None
+        scores[f"{prefix}evidence_recall"] = None
+    scores.update(
+        {
+            "answer_contains": None,
+            "answer_f1": None,
+            "evidence_docs_cited": evidence_docs_cited(case, answer),
+            "citation_precision": None,
+            "citation_supported": None,
+        }
+    )
+    return scores
+
+
+def _retrieval_in_both_orders(
+    case: EvalCase,
+    answer: Answer,
+    passages: list[Passage],
+    relevant: list[bool | None],
+    opts: ScoreOptions,
+) -> dict[str, float | None]:
+    """hits@j, MRR@10 and evidence recall in retrieval order (``passages``, as returned by
+    ``retriever_order``), and again as ``shown_*`` in the order the answer shows them."""
+    shown = shown_order(answer.trace.passages)
+    flag_of = {id(p): bool(r) for p, r in zip(passages, relevant, strict=True)}
+    units_of = {id(p): _units(p, case, opts) for p in passages}
+    out: dict[str, float | None] = {}
+    for prefix, order in (("", passages), ("shown_", shown)):
+        flags = [flag_of[id(p)] for p in order]
+        units = [units_of[id(p)] for p in order]
+        out.update(_retrieval_scores(prefix, flags, units, case, opts.k))
+    return out
+
+
+def _cited(case: EvalCase, answer: Answer, opts: ScoreOptions) -> list[dict[str, Any]]:
+    """The answer's citations as report rows, each judged relevant or not (answerable
+    questions only)."""
+    return [
+        {
+            "n": c.n,
+            "source": c.source,
+            "chunk_id": c.chunk_id,
+            "start": c.start,
+            "end": c.end,
+            "quote": c.quote,
+            "supported": c.supported,
+            "support": c.support,
+            "relevant": (_relevant(c.passage, [c.source], case, opts) if case.answerable else None),
+        }
+        for c in answer.citations
+    ]
+
+
+def _answer_fields(answer: Answer | None, declined: bool) -> dict[str, Any]:
+    return {
+        "text": answer.text if answer else "",
+        "declined": declined,
+        "short_answer": answer.short_answer if answer else None,
+        "prediction": prediction(answer),
+        "standalone_query": answer.trace.standalone_query if answer else "",
+        "unsupported_sentences": list(answer.unsupported_sentences) if answer else [],
+    }
+
+
+def _retrieved(passages: list[Passage], relevant: list[bool | None]) -> list[dict[str, Any]]:
+    """The passages in retrieval order, ranked from 1, with their scores and relevance."""
+    return [
+        {
+            "rank": i,
+            "n": p.n,
+            "source": p.source,
+            "chunk_id": p.chunk_id,
+            "start": p.start,
+            "end": p.end,
+            "dense_score": _round(p.dense_score),
+            "bm25_score": _round(p.bm25_score),
+            "fused_score": _round(p.fused_score),
+            "relevant": rel,
+            "text": p.text,
+        }
+        for i, (p, rel) in enumerate(zip(passages, relevant, strict=True), start=1)
+    ]
 
 
 def _threshold_point(o: Outcome) -> dict[str, Any]:
