@@ -262,8 +262,8 @@ def warm_up(corpora: dict[str, Corpus], settings: ChatSettings) -> None:
 
 
 def set_figures(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
-    """A set's figures, all from ``eval.scoring.summarize`` over ``score_outcome`` rows."""
-    from eval.scoring import summarize, summarize_by_type
+    """A set's figures, all from ``eval.summary.summarize`` over ``score_outcome`` rows."""
+    from eval.summary import summarize, summarize_by_type
 
     met = summarize(rows, k)
     wrongly = sum(1 for r in rows if r["gold"]["answerable"] and r["declined"])

@@ -11,7 +11,8 @@ from typing import Any
 
 from eval import plots
 from eval.config import PRIMARY_METRICS
-from eval.scoring import BY_TYPE_METRICS, FAILURES, OK
+from eval.scoring import FAILURES, OK
+from eval.summary import BY_TYPE_METRICS
 
 REPORT_VERSION = 1
 

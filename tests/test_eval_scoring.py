@@ -23,11 +23,9 @@ from eval.scoring import (
     retriever_order,
     score_outcome,
     shown_order,
-    summarize,
-    summarize_by_type,
     supported_share,
-    threshold_curve,
 )
+from eval.summary import summarize, summarize_by_type, threshold_curve
 
 OPTS = ScoreOptions(k=10, min_overlap=0.6)
 SESSIONS = "Jeff Sessions instructed federal prosecutors on Wednesday to seek the death penalty."
