@@ -10,7 +10,8 @@ import pytest
 
 from chatbot import Answer, Citation, Passage, Trace
 from eval.dataset import EvalCase
-from eval.report import dump_json, html_report, json_report, markdown_report, terminal_table
+from eval.report import dump_json, json_report, markdown_report, terminal_table
+from eval.report_html import html_report
 from eval.runner import Outcome
 from eval.scoring import (
     ANSWERED_UNANSWERABLE,
