@@ -14,6 +14,7 @@ from ingest import IngestSettings, set_offline_env
 from ingest.logs import configure_logging
 
 if TYPE_CHECKING:
+    from chatbot.types import Answer
     from chatbot.web.config import WebSettings
 
 
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_answer(answer) -> str:
+def format_answer(answer: Answer) -> str:
+    """An answer for the terminal: its text, then each source with its quote."""
     lines = [answer.text]
     if answer.citations and not answer.declined:
         lines.append("")
