@@ -53,7 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ingest.config import IngestSettings, SettingsError, parse_value, set_offline_env  # noqa: E402
+from ingest.config import IngestSettings, SettingsError, set_offline_env  # noqa: E402
+from ingest.settings import parse_value  # noqa: E402
 
 if TYPE_CHECKING:
     from chatbot import ChatSettings
@@ -261,8 +262,8 @@ def warm_up(corpora: dict[str, Corpus], settings: ChatSettings) -> None:
 
 
 def set_figures(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
-    """A set's figures, all from ``eval.scoring.summarize`` over ``score_outcome`` rows."""
-    from eval.scoring import summarize, summarize_by_type
+    """A set's figures, all from ``eval.summary.summarize`` over ``score_outcome`` rows."""
+    from eval.summary import summarize, summarize_by_type
 
     met = summarize(rows, k)
     wrongly = sum(1 for r in rows if r["gold"]["answerable"] and r["declined"])

@@ -8,8 +8,14 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest import IngestSettings, set_offline_env
+from ingest.logs import configure_logging
+
+if TYPE_CHECKING:
+    from chatbot.types import Answer
+    from chatbot.web.config import WebSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_answer(answer) -> str:
+def format_answer(answer: Answer) -> str:
+    """An answer for the terminal: its text, then each source with its quote."""
     lines = [answer.text]
     if answer.citations and not answer.declined:
         lines.append("")
@@ -68,14 +75,12 @@ def _out(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    configure_logging(level, libraries=level)
     from chatbot.chain import Chatbot, QuestionError
     from chatbot.config import ChatSettings
-    from chatbot.generative import LLMError
+    from chatbot.llm_errors import LLMError
+    from chatbot.web.config import WebSettings
     from ingest import IngestError, SettingsError
 
     try:
@@ -89,11 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             k=args.k,
             answerer=args.answerer,
             llm_base_url=args.llm_base_url,
-            host=getattr(args, "host", None),
-            port=getattr(args, "port", None),
+        )
+        web = WebSettings.from_env(
+            chat=settings, host=getattr(args, "host", None), port=getattr(args, "port", None)
         )
         if args.command is None:
-            return _serve(settings, verbose=args.verbose)
+            return _serve(web)
         bot = Chatbot(settings)
         if args.command == "ask":
             if args.batch:
@@ -114,12 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _serve(settings, *, verbose: bool) -> int:
-    """The web app, until interrupted."""
+def _serve(settings: WebSettings) -> int:
+    """The web app, until interrupted. It logs at INFO (what it serves and reingests); the
+    libraries only with ``-v``."""
     logging.getLogger().setLevel(logging.INFO)
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
-    from chatbot.app import launch
+    from chatbot.web.app import launch
 
     launch(settings)
     return 0

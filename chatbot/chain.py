@@ -124,7 +124,8 @@ class Chatbot:
     def _condense(self, turn: Turn) -> Turn:
         t = time.perf_counter()
         if self._chat_model is not None and turn.history:
-            from chatbot.generative import build_condense_messages, generate
+            from chatbot.generative import generate
+            from chatbot.prompts import build_condense_messages
 
             query = (
                 generate(
@@ -232,8 +233,8 @@ class Chatbot:
         _quote(turn, [(s.passage, s.start, s.end) for s in picked], [framing], labelled=False)
 
     def _answer_generative(self, turn: Turn) -> Iterator[str]:
-        from chatbot.generative import build_messages, is_refusal
         from chatbot.generative import stream as stream_model
+        from chatbot.prompts import build_messages, is_refusal
 
         messages = build_messages(turn.question, turn.passages, turn.history)
         parts: list[str] = []
@@ -409,20 +410,7 @@ def decline_text(reason: str, passages: list[Passage]) -> str:
 
 
 def closest_citation(p: Passage) -> Citation:
-    return Citation(
-        n=p.n,
-        source=p.source,
-        title=p.title,
-        date=p.date,
-        chunk_id=p.chunk_id,
-        quote=p.text,
-        start=p.start,
-        end=p.end,
-        supported=False,
-        support=0.0,
-        page=p.page,
-        passage=p.text,
-    )
+    return Citation.from_passage(p, p.n, support=0.0, supported=False)
 
 
 def _clean_history(history: list[dict] | None) -> list[dict]:

@@ -126,18 +126,8 @@ def check_citations(
                 a, b, score = best_quote(plain, passage, support, split)
             scores.append(score)
             if new_n not in citations or score > citations[new_n].support:
-                citations[new_n] = Citation(
-                    n=new_n,
-                    source=passage.source,
-                    title=passage.title,
-                    date=passage.date,
-                    chunk_id=passage.chunk_id,
-                    quote=passage.text[a:b],
-                    start=passage.start + a,
-                    end=passage.start + b,
-                    support=round(score, 3),
-                    page=passage.page,
-                    passage=passage.text,
+                citations[new_n] = Citation.from_passage(
+                    passage, new_n, (a, b), support=round(score, 3)
                 )
         if max(scores) < threshold:
             unsupported.append(plain)

@@ -1,23 +1,17 @@
-"""The chatbot's settings: the index's settings plus retrieval and answering knobs."""
+"""The chatbot's settings: the index's settings plus retrieval and answering knobs. (The web
+app's own settings are ``chatbot.web.config.WebSettings``.)"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from ingest import IngestSettings, SettingsError
-from ingest.config import PROJECT_ROOT, env_overrides
-
-
-def _field(default: Any, description: str) -> Any:
-    return field(default=default, metadata={"description": description})
+from ingest.settings import EnvSettings
+from ingest.settings import described as _field
 
 
 @dataclass(frozen=True)
-class ChatSettings:
+class ChatSettings(EnvSettings):
     """Every knob of retrieval and answering; ``DOCQA_<FIELD>`` overrides each one."""
 
     index: IngestSettings = field(
@@ -103,19 +97,6 @@ class ChatSettings:
     support_threshold: float = _field(
         0.35, "A cited sentence whose support score is below this is flagged unsupported."
     )
-    # ---- the web app (``python -m chatbot``)
-    host: str = _field("127.0.0.1", "Address the web app binds to.")
-    port: int = _field(7860, "Port the web app listens on.")
-    login_user: str = _field("", "Web app login user name (empty: no login).")
-    login_password: str = _field("", "Web app login password (set with login_user).")
-    docs_dir: Path = _field(
-        PROJECT_ROOT / "documents", "Folder where documents uploaded in the web app are saved."
-    )
-    max_upload_mb: float = _field(20.0, "Largest file (MB) the web app accepts as an upload.")
-    eval_cases_file: Path = _field(
-        PROJECT_ROOT / "eval" / "sets" / "from_chat.jsonl",
-        "JSONL file that 'Save as eval case' in the web app appends to.",
-    )
 
     def __post_init__(self) -> None:
         for name in ("k", "fetch_k", "per_doc_cap", "rrf_k", "max_question_chars", "compound_k"):
@@ -141,19 +122,6 @@ class ChatSettings:
         for name in ("min_dense", "min_sentence"):
             if not -1.0 <= getattr(self, name) <= 1.0:
                 raise SettingsError(f"{name} must be between -1 and 1, got {getattr(self, name)}")
-        if not 1 <= self.port <= 65535:
-            raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
-        if not self.host.strip():
-            raise SettingsError(f"host must not be empty, got {self.host!r}")
-        if bool(self.login_user) != bool(self.login_password):
-            raise SettingsError(
-                "login_user and login_password must be set together, got "
-                f"user {self.login_user!r} and {'a' if self.login_password else 'no'} password"
-            )
-        if self.max_upload_mb <= 0:
-            raise SettingsError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
-        object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser())
-        object.__setattr__(self, "eval_cases_file", Path(self.eval_cases_file).expanduser())
         if (
             self.dense_weight < 0
             or self.bm25_weight < 0
@@ -163,18 +131,3 @@ class ChatSettings:
                 "dense_weight and bm25_weight must be non-negative and not both 0, got "
                 f"{self.dense_weight} and {self.bm25_weight}"
             )
-
-    def replace(self, **changes: Any) -> ChatSettings:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        index: IngestSettings | None = None,
-        **overrides: Any,
-    ) -> ChatSettings:
-        """Defaults, then ``DOCQA_*`` variables, then explicit overrides (CLI flags)."""
-        merged = {k: v for k, v in env_overrides(cls, environ).items() if k != "index"}
-        merged.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(index=index or IngestSettings.from_env(environ)).replace(**merged)

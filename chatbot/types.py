@@ -78,6 +78,38 @@ class Citation:
     page: int | None = None
     passage: str = ""
 
+    @classmethod
+    def from_passage(
+        cls,
+        passage: Passage,
+        n: int,
+        span: tuple[int, int] | None = None,
+        *,
+        support: float = 1.0,
+        supported: bool = True,
+    ) -> Citation:
+        """``[n]`` pointing into ``passage``: the quote is ``passage.text[a:b]`` for ``span``
+        ``(a, b)`` (offsets in the passage text), or the whole passage without one."""
+        if span is None:
+            quote, start, end = passage.text, passage.start, passage.end
+        else:
+            a, b = span
+            quote, start, end = passage.text[a:b], passage.start + a, passage.start + b
+        return cls(
+            n=n,
+            source=passage.source,
+            title=passage.title,
+            date=passage.date,
+            chunk_id=passage.chunk_id,
+            quote=quote,
+            start=start,
+            end=end,
+            supported=supported,
+            support=support,
+            page=passage.page,
+            passage=passage.text,
+        )
+
 
 @dataclass
 class Trace:

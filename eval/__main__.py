@@ -8,9 +8,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ingest import IngestSettings, set_offline_env
+from ingest.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -90,27 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (1), already written
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
 
     from chatbot import ChatSettings
+    from chatbot.llm_errors import LLMError
     from eval.config import EvalSettings
     from eval.dataset import DatasetError
-    from eval.gate import BaselineError, compare, load_baseline, mismatch
+    from eval.gate import BaselineError, load_baseline
     from eval.harness import evaluate
     from eval.report import terminal_table, write_reports
     from eval.runner import EvalError
     from ingest import IngestError, SettingsError
-
-    try:
-        from chatbot.generative import LLMError
-    except ImportError:  # pragma: no cover
-        LLMError = RuntimeError  # noqa: N806
 
     try:
         settings = EvalSettings.from_env(
@@ -147,17 +138,27 @@ def main(argv: list[str] | None = None) -> int:
     _out(f"reports: {', '.join(str(p) for p in paths)}\n")
     if baseline_report is None:
         return EXIT_OK
+    return _gate(report, baseline_report, args.baseline, settings.tolerance)
+
+
+def _gate(
+    report: dict[str, Any], baseline_report: dict[str, Any], path: Path, tolerance: float
+) -> int:
+    """Compare the run with the baseline report at ``path``: each regression named on
+    stderr and exit 4, or a line saying the gate passed."""
+    from eval.gate import compare, mismatch
+
     differs = mismatch(report, baseline_report)
     if differs:
         logger.warning("the baseline was made differently: %s", differs)
-    regressions = compare(report["metrics"], baseline, settings.tolerance)
+    regressions = compare(report["metrics"], baseline_report["metrics"], tolerance)
     if regressions:
         for r in regressions:
             sys.stderr.write(f"regression: {r.describe()}\n")
         names = ", ".join(r.metric for r in regressions)
-        sys.stderr.write(f"gate failed against {args.baseline}: {names}\n")
+        sys.stderr.write(f"gate failed against {path}: {names}\n")
         return EXIT_REGRESSION
-    _out(f"gate passed against {args.baseline} (tolerance {settings.tolerance:g})\n")
+    _out(f"gate passed against {path} (tolerance {tolerance:g})\n")
     return EXIT_OK
 
 

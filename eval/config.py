@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from ingest import SettingsError
-from ingest.config import PROJECT_ROOT, parse_value
+from ingest.config import PROJECT_ROOT
+from ingest.settings import EnvSettings
+from ingest.settings import described as _field
 
 ENV_PREFIX = "DOCQA_EVAL_"
 
@@ -25,13 +24,11 @@ PRIMARY_METRICS: tuple[str, ...] = (
 )
 
 
-def _field(default: Any, description: str) -> Any:
-    return field(default=default, metadata={"description": description})
-
-
 @dataclass(frozen=True)
-class EvalSettings:
+class EvalSettings(EnvSettings):
     """Every knob of the harness; ``DOCQA_EVAL_<FIELD>`` overrides each one, flags win."""
+
+    env_prefix: ClassVar[str] = ENV_PREFIX
 
     k: int = _field(10, "Passages retrieved per question (hits@j is reported for j <= k).")
     tolerance: float = _field(
@@ -63,19 +60,3 @@ class EvalSettings:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise SettingsError(f"{name} must be between 0 and 1, got {value}")
-
-    def replace(self, **changes: Any) -> EvalSettings:
-        """A copy with some fields changed (None values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> EvalSettings:
-        """Defaults, then ``DOCQA_EVAL_*`` variables, then explicit overrides (CLI flags)."""
-        env = os.environ if environ is None else environ
-        merged: dict[str, Any] = {}
-        for f in fields(cls):
-            key = ENV_PREFIX + f.name.upper()
-            if key in env:
-                merged[f.name] = parse_value(key, env[key], type(f.default))
-        merged.update({k: v for k, v in overrides.items() if v is not None})
-        return cls().replace(**merged)

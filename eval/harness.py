@@ -17,13 +17,8 @@ from eval.runner import (
     run_cases,
     unknown_evidence_docs,
 )
-from eval.scoring import (
-    ScoreOptions,
-    score_outcome,
-    summarize,
-    summarize_by_type,
-    threshold_curve,
-)
+from eval.scoring import ScoreOptions, score_outcome
+from eval.summary import summarize, summarize_by_type, threshold_curve
 
 logger = logging.getLogger(__name__)
 

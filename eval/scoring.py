@@ -1,5 +1,5 @@
-"""Score the chatbot's answers: one row per question, the summary metrics over the rows,
-the per-type summary and the refusal-threshold curve.
+"""Score the chatbot's answers: one row per question, with every score
+(``eval.summary`` turns the rows into the report's metrics).
 
 Rules (the README repeats them):
 
@@ -171,52 +171,19 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
     case, answer = o.case, o.answer
     declined = answer is None or answer.declined
     passages = retriever_order(answer.trace.passages) if answer else []
-    shown = shown_order(answer.trace.passages) if answer else []
-    scores: dict[str, Any] = {}
-    for prefix in ("", "shown_"):
-        scores.update({f"{prefix}hits@{j}": None for j in HITS_AT})
-        scores[f"{prefix}mrr@10"] = None
-        scores[f"{prefix}evidence_recall"] = None
-    scores.update(
-        {
-            "answer_contains": None,
-            "answer_f1": None,
-            "evidence_docs_cited": evidence_docs_cited(case, answer),
-            "citation_precision": None,
-            "citation_supported": None,
-        }
-    )
     relevant: list[bool | None] = [
         _relevant(p.text, [p.doc_id, p.source], case, opts) for p in passages
     ]
+    scores = _blank_scores(case, answer)
     if case.answerable and case.has_evidence and answer is not None:
-        flag_of = {id(p): bool(r) for p, r in zip(passages, relevant, strict=True)}
-        units_of = {id(p): _units(p, case, opts) for p in passages}
-        for prefix, order in (("", passages), ("shown_", shown)):
-            flags = [flag_of[id(p)] for p in order]
-            units = [units_of[id(p)] for p in order]
-            scores.update(_retrieval_scores(prefix, flags, units, case, opts.k))
+        scores.update(_retrieval_in_both_orders(case, answer, passages, relevant, opts))
     if case.answerable:
         text = "" if declined or answer is None else m.answer_text(answer.text)
         scores["answer_contains"] = m.contains_gold(text, case.answers)
         scores["answer_f1"] = m.token_f1(prediction(answer), case.answers)
     cited: list[dict[str, Any]] = []
     if answer is not None and not declined:
-        for c in answer.citations:
-            rel = _relevant(c.passage, [c.source], case, opts) if case.answerable else None
-            cited.append(
-                {
-                    "n": c.n,
-                    "source": c.source,
-                    "chunk_id": c.chunk_id,
-                    "start": c.start,
-                    "end": c.end,
-                    "quote": c.quote,
-                    "supported": c.supported,
-                    "support": c.support,
-                    "relevant": rel,
-                }
-            )
+        cited = _cited(case, answer, opts)
         if case.answerable and case.has_evidence:
             scores["citation_precision"] = m.citation_precision(
                 [bool(c["relevant"]) for c in cited]
@@ -236,40 +203,107 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
             "evidence": list(case.evidence),
             "evidence_doc_ids": list(case.evidence_doc_ids),
         },
-        "answer": {
-            "text": answer.text if answer else "",
-            "declined": declined,
-            "short_answer": answer.short_answer if answer else None,
-            "prediction": prediction(answer),
-            "standalone_query": answer.trace.standalone_query if answer else "",
-            "unsupported_sentences": list(answer.unsupported_sentences) if answer else [],
-        },
+        "answer": _answer_fields(answer, declined),
         "citations": cited,
-        "retrieved": [
-            {
-                "rank": i,
-                "n": p.n,
-                "source": p.source,
-                "chunk_id": p.chunk_id,
-                "start": p.start,
-                "end": p.end,
-                "dense_score": _round(p.dense_score),
-                "bm25_score": _round(p.bm25_score),
-                "fused_score": _round(p.fused_score),
-                "relevant": rel,
-                "text": p.text,
-            }
-            for i, (p, rel) in enumerate(zip(passages, relevant, strict=True), start=1)
-        ],
+        "retrieved": _retrieved(passages, relevant),
         "scores": scores,
         "declined": declined,
-        "best_dense": _round(best),
+        "best_dense": rounded(best),
         "latency_ms": round(o.latency_ms, 2),
         "error": o.error,
         "threshold": _threshold_point(o),
     }
     row["outcome"] = outcome_label(row)
     return row
+
+
+def _blank_scores(case: EvalCase, answer: Answer | None) -> dict[str, Any]:
+    """Every score of a row, in report order; ``None`` until scored."""
+    scores: dict[str, Any] = {}
+    for prefix in ("", "shown_"):
+        scores.update({f"{prefix}hits@{j}": None for j in HITS_AT})
+        scores[f"{prefix}mrr@10"] = None
+        scores[f"{prefix}evidence_recall"] = None
+    scores.update(
+        {
+            "answer_contains": None,
+            "answer_f1": None,
+            "evidence_docs_cited": evidence_docs_cited(case, answer),
+            "citation_precision": None,
+            "citation_supported": None,
+        }
+    )
+    return scores
+
+
+def _retrieval_in_both_orders(
+    case: EvalCase,
+    answer: Answer,
+    passages: list[Passage],
+    relevant: list[bool | None],
+    opts: ScoreOptions,
+) -> dict[str, float | None]:
+    """hits@j, MRR@10 and evidence recall in retrieval order (``passages``, as returned by
+    ``retriever_order``), and again as ``shown_*`` in the order the answer shows them."""
+    shown = shown_order(answer.trace.passages)
+    flag_of = {id(p): bool(r) for p, r in zip(passages, relevant, strict=True)}
+    units_of = {id(p): _units(p, case, opts) for p in passages}
+    out: dict[str, float | None] = {}
+    for prefix, order in (("", passages), ("shown_", shown)):
+        flags = [flag_of[id(p)] for p in order]
+        units = [units_of[id(p)] for p in order]
+        out.update(_retrieval_scores(prefix, flags, units, case, opts.k))
+    return out
+
+
+def _cited(case: EvalCase, answer: Answer, opts: ScoreOptions) -> list[dict[str, Any]]:
+    """The answer's citations as report rows, each judged relevant or not (answerable
+    questions only)."""
+    return [
+        {
+            "n": c.n,
+            "source": c.source,
+            "chunk_id": c.chunk_id,
+            "start": c.start,
+            "end": c.end,
+            "quote": c.quote,
+            "supported": c.supported,
+            "support": c.support,
+            "relevant": (_relevant(c.passage, [c.source], case, opts) if case.answerable else None),
+        }
+        for c in answer.citations
+    ]
+
+
+def _answer_fields(answer: Answer | None, declined: bool) -> dict[str, Any]:
+    return {
+        "text": answer.text if answer else "",
+        "declined": declined,
+        "short_answer": answer.short_answer if answer else None,
+        "prediction": prediction(answer),
+        "standalone_query": answer.trace.standalone_query if answer else "",
+        "unsupported_sentences": list(answer.unsupported_sentences) if answer else [],
+    }
+
+
+def _retrieved(passages: list[Passage], relevant: list[bool | None]) -> list[dict[str, Any]]:
+    """The passages in retrieval order, ranked from 1, with their scores and relevance."""
+    return [
+        {
+            "rank": i,
+            "n": p.n,
+            "source": p.source,
+            "chunk_id": p.chunk_id,
+            "start": p.start,
+            "end": p.end,
+            "dense_score": rounded(p.dense_score),
+            "bm25_score": rounded(p.bm25_score),
+            "fused_score": rounded(p.fused_score),
+            "relevant": rel,
+            "text": p.text,
+        }
+        for i, (p, rel) in enumerate(zip(passages, relevant, strict=True), start=1)
+    ]
 
 
 def _threshold_point(o: Outcome) -> dict[str, Any]:
@@ -307,105 +341,6 @@ def outcome_label(row: dict[str, Any]) -> str:
     return OK
 
 
-def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | None]:
-    """The report's metrics over all rows (``None`` where nothing could be scored)."""
-
-    def col(name: str) -> list[float | None]:
-        return [r["scores"].get(name) for r in rows]
-
-    out: dict[str, float | int | None] = {}
-    for prefix in ("", "shown_"):
-        for j in HITS_AT:
-            out[f"{prefix}hits@{j}"] = m.mean(col(f"{prefix}hits@{j}"))
-        out[f"{prefix}mrr@10"] = m.mean(col(f"{prefix}mrr@10"))
-        out[f"{prefix}evidence_recall"] = m.mean(col(f"{prefix}evidence_recall"))
-    out["answer_contains"] = m.mean(col("answer_contains"))
-    out["answer_f1"] = m.mean(col("answer_f1"))
-    out["answer_contains_when_answered"] = m.mean(
-        r["scores"]["answer_contains"] for r in rows if not r["declined"]
-    )
-    out["evidence_docs_cited"] = m.mean(col("evidence_docs_cited"))
-    out["citation_precision"] = m.mean(col("citation_precision"))
-    out["citation_supported"] = m.mean(col("citation_supported"))
-    refusals = m.refusal_stats((r["gold"]["answerable"], r["declined"]) for r in rows)
-    out["refusal_recall"] = refusals.recall
-    out["answered_when_answerable"] = refusals.answered_when_answerable
-    out["decline_precision"] = refusals.precision
-    latencies = [r["latency_ms"] for r in rows if not r["error"]]
-    out["latency_p50_ms"] = _round(m.percentile(latencies, 50), 1)
-    out["latency_p95_ms"] = _round(m.percentile(latencies, 95), 1)
-    out["n_questions"] = len(rows)
-    out["n_answerable"] = refusals.answerable
-    out["n_unanswerable"] = refusals.unanswerable
-    out["n_retrieval_scored"] = sum(1 for r in rows if r["scores"]["hits@1"] is not None)
-    out["n_declined"] = refusals.declined
-    out["n_errors"] = sum(1 for r in rows if r["error"])
-    out["k"] = k
-    return {key: _round(v) if isinstance(v, float) else v for key, v in out.items()}
-
-
-# The per-type summary's columns, in order.
-BY_TYPE_METRICS = (
-    "answered_when_answerable",
-    "answer_contains",
-    "evidence_docs_cited",
-    "refusal_recall",
-)
-NO_TYPE = "(no type)"
-
-
-def summarize_by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
-    """For each distinct question ``type`` (in first-seen order; ``NO_TYPE`` for rows
-    without one): n, answered when answerable, contains a gold answer, every evidence
-    document cited, and declined when unanswerable (``refusal_recall``)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(r.get("type") or NO_TYPE, []).append(r)
-    out: dict[str, dict[str, float | int | None]] = {}
-    for kind, group in groups.items():
-        refusals = m.refusal_stats((r["gold"]["answerable"], r["declined"]) for r in group)
-        values: dict[str, float | int | None] = {
-            "n": len(group),
-            "n_answerable": refusals.answerable,
-            "n_unanswerable": refusals.unanswerable,
-            "answered_when_answerable": refusals.answered_when_answerable,
-            "answer_contains": m.mean(r["scores"].get("answer_contains") for r in group),
-            "evidence_docs_cited": m.mean(r["scores"].get("evidence_docs_cited") for r in group),
-            "refusal_recall": refusals.recall,
-        }
-        out[kind] = {k: _round(v) if isinstance(v, float) else v for k, v in values.items()}
-    return out
-
-
-def threshold_curve(rows: list[dict[str, Any]], current: float, points: int) -> dict[str, Any]:
-    """Answered-correct (share of answerable questions) and wrongly-answered-unanswerable
-    (share of unanswerable ones) as the off-topic floor moves over the best dense
-    similarity of each question's passages; ``current`` is today's ``min_dense``."""
-    scored = [r["best_dense"] for r in rows if r["best_dense"] is not None]
-    lo = min([*scored, current]) - 0.05
-    hi = max([*scored, current]) + 0.05
-    lo, hi = max(-1.0, lo), min(1.0, hi)
-    thresholds = [lo + (hi - lo) * i / (points - 1) for i in range(points)]
-    answerable = [r for r in rows if r["gold"]["answerable"]]
-    unanswerable = [r for r in rows if not r["gold"]["answerable"]]
-
-    def passes(r: dict[str, Any], t: float) -> bool:
-        return r["best_dense"] is None or r["best_dense"] >= t
-
-    correct, wrong = [], []
-    for t in thresholds:
-        good = sum(1 for r in answerable if r["threshold"]["correct"] and passes(r, t))
-        bad = sum(1 for r in unanswerable if r["threshold"]["answered"] and passes(r, t))
-        correct.append(_round(good / len(answerable)) if answerable else None)
-        wrong.append(_round(bad / len(unanswerable)) if unanswerable else None)
-    return {
-        "scalar": "best dense similarity of the retrieved passages (the min_dense floor)",
-        "current": current,
-        "thresholds": [round(t, 4) for t in thresholds],
-        "answered_correct": correct,
-        "wrong_unanswerable": wrong,
-    }
-
-
-def _round(value: float | None, digits: int = 4) -> float | None:
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded for the report (4 digits), or None."""
     return None if value is None else round(float(value), digits)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ingest.config import IngestSettings, SettingsError, set_offline_env
+from ingest.logs import configure_logging
 from ingest.pipeline import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, Plan
 
 logger = logging.getLogger("ingest")
@@ -61,13 +62,7 @@ def _out(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(logging.WARNING if args.quiet else logging.INFO, fmt="%(message)s")
 
     from ingest.pipeline import ingest_paths, reset_index
     from ingest.store import IngestError

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-ENV_PREFIX = "DOCQA_"
+from ingest.settings import EnvSettings, SettingsError
+from ingest.settings import described as _field
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # all-MiniLM-L6-v2 reads 256 tokens; [CLS] and [SEP] take two of them.
@@ -38,10 +37,6 @@ def set_offline_env(environ: dict[str, str] | None = None) -> None:
         env.setdefault(key, value)
 
 
-class SettingsError(ValueError):
-    """A setting has a value we cannot use; the message names it."""
-
-
 def split_backend(spec: str) -> tuple[str, str]:
     """``"onnx-int8:all-MiniLM-L6-v2"`` -> ``("onnx-int8", "all-MiniLM-L6-v2")``; a spec
     without a backend prefix runs on torch. A prefix with a path separator is part of a path
@@ -63,12 +58,8 @@ def split_backend(spec: str) -> tuple[str, str]:
     return backend, model
 
 
-def _field(default: Any, description: str) -> Any:
-    return field(default=default, metadata={"description": description})
-
-
 @dataclass(frozen=True)
-class IngestSettings:
+class IngestSettings(EnvSettings):
     """Where the index lives and how documents become chunks in it.
 
     Every field can be overridden by an environment variable ``DOCQA_<FIELD>``
@@ -158,43 +149,3 @@ class IngestSettings:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
-
-    def replace(self, **changes: Any) -> IngestSettings:
-        """A copy with some fields changed (None values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
-        """Defaults, then ``DOCQA_*`` variables, then explicit overrides (e.g. CLI flags)."""
-        merged = env_overrides(cls, environ)
-        merged.update({k: v for k, v in overrides.items() if v is not None})
-        return cls().replace(**merged)
-
-
-def env_overrides(cls: type, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Read ``DOCQA_<FIELD>`` variables for the fields of a settings dataclass, typed."""
-    env = os.environ if environ is None else environ
-    out: dict[str, Any] = {}
-    for f in fields(cls):
-        key = ENV_PREFIX + f.name.upper()
-        if key not in env or f.default is dataclasses.MISSING:
-            continue
-        out[f.name] = parse_value(key, env[key], type(f.default))
-    return out
-
-
-def parse_value(name: str, raw: str, kind: type) -> Any:
-    """Convert a string setting to the type of its default, naming it when that fails."""
-    try:
-        if kind is bool:
-            low = raw.strip().lower()
-            if low in {"1", "true", "yes", "on"}:
-                return True
-            if low in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(raw)
-        if issubclass(kind, Path):
-            return Path(raw)
-        return kind(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None

@@ -44,14 +44,15 @@ def free_port() -> int:
 def serve_seed_app(base: Path):
     """Ingest seeds/ into ``base``/index with the real model and launch the web app on a free
     port. Returns (demo, url, settings, handlers); the caller closes ``demo``."""
-    from chatbot.app import launch
     from chatbot.config import ChatSettings
+    from chatbot.web.app import launch
+    from chatbot.web.config import WebSettings
     from ingest import IngestSettings, ingest_paths
 
     index = IngestSettings(index_dir=base / "index", progress=False)
     assert ingest_paths([ROOT / "seeds"], index).exit_code == 0
-    settings = ChatSettings(
-        index=index,
+    settings = WebSettings(
+        chat=ChatSettings(index=index),
         port=free_port(),
         docs_dir=base / "documents",
         eval_cases_file=base / "cases.jsonl",

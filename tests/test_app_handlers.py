@@ -14,10 +14,11 @@ import gradio as gr
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from chatbot.app import ChatApp, build_app, is_loopback, launch, login
 from chatbot.config import ChatSettings
-from chatbot.service import ChatService, ReadWriteLock
-from chatbot.ui import plain_text
+from chatbot.web.app import ChatApp, build_app, is_loopback, launch, login
+from chatbot.web.config import WebSettings
+from chatbot.web.service import ChatService, ReadWriteLock
+from chatbot.web.ui import plain_text
 from ingest import IngestSettings, ingest_paths
 from tests.conftest import ROOT, write
 
@@ -29,11 +30,10 @@ ZORBLAT = (
 )
 
 
-def chat_settings(tmp_path: Path, index: IngestSettings) -> ChatSettings:
+def chat_settings(tmp_path: Path, index: IngestSettings) -> WebSettings:
     # The fake embedding's similarities are noise: don't decline on them.
-    return ChatSettings(
-        index=index,
-        min_dense=-1.0,
+    return WebSettings(
+        chat=ChatSettings(index=index, min_dense=-1.0),
         docs_dir=tmp_path / "documents",
         eval_cases_file=tmp_path / "cases.jsonl",
     )
@@ -238,7 +238,8 @@ def test_read_write_lock_waits_for_readers_and_keeps_new_ones_out():
 
 def test_backends_offer_extractive_beside_a_chat_model(tmp_path: Path, fake_settings):
     ingest_paths([SEEDS], fake_settings)
-    settings = chat_settings(tmp_path, fake_settings).replace(answerer="fake")
+    web = chat_settings(tmp_path, fake_settings)
+    settings = web.replace(chat=web.chat.replace(answerer="fake"))
     service = ChatService(settings, seeds_dir=SEEDS)
     assert service.backends == ["fake", "extractive"]
     with service.answering("extractive") as bot:
@@ -251,8 +252,8 @@ def test_backends_offer_extractive_beside_a_chat_model(tmp_path: Path, fake_sett
 def test_login_and_loopback_checks(tmp_path: Path, fake_settings, caplog, monkeypatch):
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
-    assert login(ChatSettings()) is None
-    assert login(ChatSettings(login_user="a", login_password="b")) == ("a", "b")
+    assert login(WebSettings()) is None
+    assert login(WebSettings(login_user="a", login_password="b")) == ("a", "b")
     ingest_paths([SEEDS], fake_settings)
     launched = {}
 
@@ -262,13 +263,13 @@ def test_login_and_loopback_checks(tmp_path: Path, fake_settings, caplog, monkey
 
     monkeypatch.setattr(gr.Blocks, "launch", fake_launch)
     settings = chat_settings(tmp_path, fake_settings).replace(host="0.0.0.0", port=9000)
-    with caplog.at_level(logging.WARNING, logger="chatbot.app"):
+    with caplog.at_level(logging.WARNING, logger="chatbot.web.app"):
         launch(settings, seeds_dir=SEEDS, block=False)
     assert "binding to 0.0.0.0 without a login" in caplog.text
     assert launched["server_name"] == "0.0.0.0" and launched["server_port"] == 9000
     assert launched["auth"] is None and launched["max_file_size"] == 20 * 1024 * 1024
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="chatbot.app"):
+    with caplog.at_level(logging.WARNING, logger="chatbot.web.app"):
         launch(settings.replace(login_user="u", login_password="p"), seeds_dir=SEEDS, block=False)
     assert "without a login" not in caplog.text and launched["auth"] == ("u", "p")
 

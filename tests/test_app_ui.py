@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.config import ChatSettings
-from chatbot.documents import DocumentsFolder, UploadError, safe_name
-from chatbot.eval_cases import append_case, make_case, strip_citations
 from chatbot.types import Answer, Citation, Passage, Trace
-from chatbot.ui import (
+from chatbot.web.config import WebSettings
+from chatbot.web.documents import DocumentsFolder, UploadError, safe_name
+from chatbot.web.eval_cases import append_case, make_case, strip_citations
+from chatbot.web.ui import (
     answer_markdown,
     esc,
     highlight_span,
@@ -324,7 +324,7 @@ def test_strip_citations():
 
 
 def test_app_settings_from_env_and_validation(tmp_path: Path):
-    s = ChatSettings.from_env(
+    s = WebSettings.from_env(
         {
             "DOCQA_HOST": "0.0.0.0",
             "DOCQA_PORT": "8080",
@@ -333,15 +333,17 @@ def test_app_settings_from_env_and_validation(tmp_path: Path):
             "DOCQA_DOCS_DIR": str(tmp_path / "d"),
             "DOCQA_MAX_UPLOAD_MB": "2.5",
             "DOCQA_EVAL_CASES_FILE": str(tmp_path / "c.jsonl"),
+            "DOCQA_K": "7",
         }
     )
+    assert s.chat.k == 7 and not hasattr(s.chat, "port")
     assert (s.host, s.port, s.login_user, s.max_upload_mb) == ("0.0.0.0", 8080, "ann", 2.5)
     assert s.docs_dir == tmp_path / "d" and s.eval_cases_file == tmp_path / "c.jsonl"
-    defaults = ChatSettings()
+    defaults = WebSettings()
     assert (defaults.host, defaults.port) == ("127.0.0.1", 7860)
     with pytest.raises(SettingsError, match="port must be between 1 and 65535, got 0"):
-        ChatSettings(port=0)
+        WebSettings(port=0)
     with pytest.raises(SettingsError, match="set together"):
-        ChatSettings(login_user="ann")
+        WebSettings(login_user="ann")
     with pytest.raises(SettingsError, match="max_upload_mb must be positive, got -1"):
-        ChatSettings(max_upload_mb=-1)
+        WebSettings(max_upload_mb=-1)

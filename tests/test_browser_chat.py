@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.config import ChatSettings
+from chatbot.web.config import WebSettings
 from tests.conftest import ROOT, serve_seed_app, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
@@ -57,7 +57,7 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[tuple[str, ChatSettings]]:
+def served(tmp_path_factory) -> Iterator[tuple[str, WebSettings]]:
     demo, local_url, settings, _ = serve_seed_app(tmp_path_factory.mktemp("app-browser"))
     try:
         yield local_url, settings
@@ -65,7 +65,7 @@ def served(tmp_path_factory) -> Iterator[tuple[str, ChatSettings]]:
         demo.close()
 
 
-def test_chat_page_in_a_real_browser(served: tuple[str, ChatSettings], tmp_path: Path):
+def test_chat_page_in_a_real_browser(served: tuple[str, WebSettings], tmp_path: Path):
     from playwright.sync_api import expect, sync_playwright
 
     url, settings = served

@@ -7,7 +7,7 @@ import pytest
 from chatbot.cite import check_citations
 from chatbot.condense import condense, is_follow_up, short_answer_of
 from chatbot.retrieve import diversify, rrf_fuse
-from chatbot.types import Passage
+from chatbot.types import Citation, Passage
 
 
 def passage(n: int, text: str, source: str = "a.txt", start: int = 0) -> Passage:
@@ -122,3 +122,12 @@ def test_terminal_escape_sequences_are_removed_whole():
     assert clean_question("Who\x1b[31m wrote\x1b[0m it?\x07", 100) == "Who wrote it?"
     with pytest.raises(QuestionError, match="the question is empty"):
         clean_question("\x00\x1b[2J\x07", 100)
+
+
+def test_a_citation_points_into_its_passage():
+    p = passage(2, "One. Two three.", source="doc.txt", start=100)
+    c = Citation.from_passage(p, 1, (5, 15), support=0.7)
+    assert (c.n, c.quote, c.start, c.end, c.chunk_id) == (1, "Two three.", 105, 115, "c2")
+    assert (c.source, c.passage, c.support, c.supported) == ("doc.txt", p.text, 0.7, True)
+    whole = Citation.from_passage(p, 2, support=0.0, supported=False)
+    assert (whole.quote, whole.start, whole.end, whole.supported) == (p.text, 100, 115, False)

@@ -300,7 +300,7 @@ def test_llm_path_through_the_local_stub_server(seed_settings, bot):
 def test_unreachable_llm_is_a_clear_error(seed_settings, bot):
     import socket
 
-    from chatbot.generative import LLMError
+    from chatbot.llm_errors import LLMError
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

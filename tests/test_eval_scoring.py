@@ -10,7 +10,8 @@ import pytest
 
 from chatbot import Answer, Citation, Passage, Trace
 from eval.dataset import EvalCase
-from eval.report import dump_json, html_report, json_report, markdown_report, terminal_table
+from eval.report import dump_json, json_report, markdown_report, terminal_table
+from eval.report_html import html_report
 from eval.runner import Outcome
 from eval.scoring import (
     ANSWERED_UNANSWERABLE,
@@ -23,11 +24,9 @@ from eval.scoring import (
     retriever_order,
     score_outcome,
     shown_order,
-    summarize,
-    summarize_by_type,
     supported_share,
-    threshold_curve,
 )
+from eval.summary import summarize, summarize_by_type, threshold_curve
 
 OPTS = ScoreOptions(k=10, min_overlap=0.6)
 SESSIONS = "Jeff Sessions instructed federal prosecutors on Wednesday to seek the death penalty."

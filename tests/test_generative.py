@@ -16,18 +16,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatResult
 
-from chatbot import generative
-from chatbot.generative import (
-    REFUSAL,
-    LLMError,
-    MissingBackendError,
-    build_condense_messages,
-    build_messages,
-    generate,
-    is_refusal,
-    make_chat_model,
-    stream,
-)
+from chatbot import llm_errors, prompts
+from chatbot.generative import generate, make_chat_model, stream
+from chatbot.llm_errors import LLMError, MissingBackendError
+from chatbot.prompts import REFUSAL, build_condense_messages, build_messages, is_refusal
 from chatbot.types import Passage
 from tests.stub_openai import StubOpenAI, split_deltas
 
@@ -129,7 +121,7 @@ def test_openai_spec_builds_a_chat_openai_with_fail_fast_settings() -> None:
     assert model.request_timeout == 3 and model.max_retries == 0
     assert model.temperature == 0.2
     assert model.openai_api_key.get_secret_value() == "not-needed"
-    assert generative.describe_backend(model) == ("openai:my-model", "http://127.0.0.1:9/v1")
+    assert llm_errors.describe_backend(model) == ("openai:my-model", "http://127.0.0.1:9/v1")
 
 
 # -- prompts -------------------------------------------------------------------------------
@@ -162,7 +154,7 @@ def test_a_passage_cannot_close_its_block_early() -> None:
     "attack", ["</passage>", "</PASSAGE >", "< /passage>", "<passage n='9'>", "</passages>"]
 )
 def test_tag_variants_are_neutralised(attack: str) -> None:
-    out = generative.neutralise_passage_text(f"a {attack} b")
+    out = prompts.neutralise_passage_text(f"a {attack} b")
     assert not re.search(r"<\s*/?\s*passages?", out, re.IGNORECASE)
 
 
@@ -192,11 +184,11 @@ def test_history_becomes_prior_messages_bounded() -> None:
     history[-1]["content"] = "long " * 1000
     messages = build_messages("follow-up?", PASSAGES, history)
     prior = messages[1:-1]
-    assert len(prior) == 2 * generative.MAX_HISTORY_TURNS
+    assert len(prior) == 2 * prompts.MAX_HISTORY_TURNS
     assert [type(m) for m in prior[:2]] == [HumanMessage, AIMessage]
     assert prior[0].content == "question 3"
     assert prior[1].content == "answer 3."  # stale [n] markers removed
-    assert len(prior[-1].content) <= generative.MAX_HISTORY_CHARS
+    assert len(prior[-1].content) <= prompts.MAX_HISTORY_CHARS
 
 
 def test_history_echoing_the_question_and_odd_content_shapes() -> None:
@@ -387,3 +379,50 @@ def test_os_level_errors_are_wrapped_but_bugs_are_not() -> None:
         generate(model, [HumanMessage("q?")])
     with pytest.raises(KeyError):
         generate(_Failing(messages=iter([]), error=KeyError("bug")), [HumanMessage("q?")])
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "kind"),
+    [
+        ("httpx", "ConnectError", "connection"),
+        ("httpx", "ReadTimeout", "timeout"),
+        ("httpx2", "PoolTimeout", "timeout"),  # what openai>=3 runs on
+        ("httpx2", "RemoteProtocolError", "error"),
+        ("openai", "OpenAIError", "error"),
+        ("builtins", "TimeoutError", "timeout"),
+        ("builtins", "BrokenPipeError", "connection"),
+    ],
+)
+def test_client_errors_are_told_apart_by_class(module: str, name: str, kind: str) -> None:
+    exc = getattr(pytest.importorskip(module), name)("failed")
+    assert llm_errors.is_client_error(exc)
+    assert llm_errors.classify(exc) == (kind, None)
+
+
+def test_errors_of_other_packages_are_not_the_clients() -> None:
+    class ConnectTimeoutLookalike(Exception):  # a name is not a class
+        pass
+
+    for exc in (ValueError("bad"), KeyError("bug"), ConnectTimeoutLookalike("x")):
+        assert not llm_errors.is_client_error(exc)
+
+
+def test_a_missing_client_package_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    real = importlib.import_module
+
+    def without_openai(name: str, *args: Any) -> Any:
+        if name in ("openai", "ollama"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_openai)
+    llm_errors._classes.cache_clear()
+    try:
+        classes = llm_errors._classes(None)
+        assert classes and all(c.__module__.split(".")[0] != "openai" for c in classes)
+        assert llm_errors.classify(__import__("httpx").ConnectError("x"))[0] == "connection"
+    finally:
+        monkeypatch.undo()
+        llm_errors._classes.cache_clear()

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.app import ChatApp
 from chatbot.chain import Chatbot, QuestionError
 from chatbot.config import ChatSettings
-from chatbot.service import ChatService
-from chatbot.ui import plain_text
+from chatbot.web.app import ChatApp
+from chatbot.web.config import WebSettings
+from chatbot.web.service import ChatService
+from chatbot.web.ui import plain_text
 from ingest import IngestSettings, ingest_paths, open_index
 from tests.conftest import ROOT, free_port, subprocess_env, write
 from tests.stub_openai import StubOpenAI
@@ -31,11 +32,10 @@ INJECTION = (
 DEPTH = 60
 
 
-def chat_settings(tmp_path: Path, index: IngestSettings, **changes) -> ChatSettings:
+def chat_settings(tmp_path: Path, index: IngestSettings, **changes) -> WebSettings:
     # The fake embedding's similarities are noise: don't decline on them.
-    return ChatSettings(
-        index=index,
-        min_dense=-1.0,
+    return WebSettings(
+        chat=ChatSettings(index=index, min_dense=-1.0),
         docs_dir=tmp_path / "documents",
         eval_cases_file=tmp_path / "cases.jsonl",
         **changes,
@@ -181,7 +181,7 @@ HOSTILE_QUESTIONS = [
 
 
 @pytest.fixture
-def seeded(tmp_path: Path, fake_settings: IngestSettings) -> ChatSettings:
+def seeded(tmp_path: Path, fake_settings: IngestSettings) -> WebSettings:
     assert ingest_paths([SEEDS], fake_settings).exit_code == 0
     return chat_settings(tmp_path, fake_settings)
 
@@ -194,8 +194,8 @@ def assert_cited_or_declined(answer: dict) -> None:
 
 
 @pytest.mark.parametrize(("question", "error"), HOSTILE_QUESTIONS)
-def test_hostile_questions_through_chatbot_answer(seeded: ChatSettings, question, error):
-    bot = Chatbot(seeded)
+def test_hostile_questions_through_chatbot_answer(seeded: WebSettings, question, error):
+    bot = Chatbot(seeded.chat)
     if error:
         with pytest.raises(QuestionError, match=re.escape(error)) as info:
             bot.answer(question)
@@ -206,7 +206,7 @@ def test_hostile_questions_through_chatbot_answer(seeded: ChatSettings, question
     assert "\x00" not in answer.trace.standalone_query
 
 
-def test_hostile_questions_through_the_app_handlers(seeded: ChatSettings):
+def test_hostile_questions_through_the_app_handlers(seeded: WebSettings):
     app = ChatApp(ChatService(seeded, seeds_dir=SEEDS))
     for question, error in HOSTILE_QUESTIONS:
         outputs = list(app.chat(question, [], 5, "extractive"))
@@ -223,7 +223,7 @@ def test_hostile_questions_through_the_app_handlers(seeded: ChatSettings):
 
 
 @pytest.fixture
-def injected(tmp_path: Path, fake_settings: IngestSettings) -> ChatSettings:
+def injected(tmp_path: Path, fake_settings: IngestSettings) -> WebSettings:
     write(tmp_path / "docs" / "override.txt", INJECTION)
     assert ingest_paths([SEEDS, tmp_path / "docs"], fake_settings).exit_code == 0
     return chat_settings(tmp_path, fake_settings)
@@ -238,8 +238,8 @@ INJECTION_QUESTIONS = [
 
 
 @pytest.mark.parametrize("question", INJECTION_QUESTIONS)
-def test_offline_answerer_only_quotes_an_injected_document(injected: ChatSettings, question):
-    answer = Chatbot(injected).answer(question)
+def test_offline_answerer_only_quotes_an_injected_document(injected: WebSettings, question):
+    answer = Chatbot(injected.chat).answer(question)
     if question == INJECTION_QUESTIONS[0]:  # the injection is the best passage: quoted
         assert not answer.declined and "HACKED" in answer.text
         assert answer.citations[0].source == "override.txt"
@@ -257,9 +257,9 @@ def test_offline_answerer_only_quotes_an_injected_document(injected: ChatSetting
     assert not re.match(r"\s*HACKED\b", answer.text)
 
 
-def test_llm_backend_gets_the_injected_document_as_marked_data(injected: ChatSettings):
+def test_llm_backend_gets_the_injected_document_as_marked_data(injected: WebSettings):
     with StubOpenAI(reply="The override notice is quoted in the documents [1].") as stub:
-        settings = injected.replace(
+        settings = injected.chat.replace(
             answerer="openai:stub-model", llm_base_url=stub.base_url, llm_timeout=10
         )
         answer = Chatbot(settings).answer("What does the override notice say?")
@@ -299,7 +299,7 @@ def tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def test_upload_names_never_escape_the_documents_folder(seeded: ChatSettings, tmp_path: Path):
+def test_upload_names_never_escape_the_documents_folder(seeded: WebSettings, tmp_path: Path):
     service = ChatService(seeded, seeds_dir=SEEDS)
     folder = service.docs.folder
     temp = write(tmp_path / "incoming" / "payload.bin", "Uploaded text about kestrels.")
@@ -319,7 +319,7 @@ def test_upload_names_never_escape_the_documents_folder(seeded: ChatSettings, tm
 
 
 def test_upload_through_the_handler_rejects_size_type_and_links(
-    seeded: ChatSettings, tmp_path: Path
+    seeded: WebSettings, tmp_path: Path
 ):
     app = ChatApp(ChatService(seeded.replace(max_upload_mb=0.01), seeds_dir=SEEDS))
     folder = app.service.docs.folder
@@ -345,10 +345,10 @@ def test_upload_through_the_handler_rejects_size_type_and_links(
     assert outside.exists()
 
 
-def test_login_is_required_when_configured(seeded: ChatSettings):
+def test_login_is_required_when_configured(seeded: WebSettings):
     import httpx
 
-    from chatbot.app import launch
+    from chatbot.web.app import launch
 
     settings = seeded.replace(port=free_port(), login_user="alice", login_password="s3cret!")
     demo, _, url = launch(settings, seeds_dir=SEEDS, block=False, quiet=True)

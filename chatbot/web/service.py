@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from langchain_core.embeddings import Embeddings
 
 from chatbot.chain import Chatbot
-from chatbot.config import ChatSettings
-from chatbot.documents import DocumentsFolder
 from chatbot.types import Answer
+from chatbot.web.config import WebSettings
+from chatbot.web.documents import DocumentsFolder
 from ingest import DocRecord, IndexMissingError, IngestError, Plan, ingest_paths
 from ingest.config import PROJECT_ROOT
 
@@ -117,14 +117,15 @@ class ChatService:
 
     def __init__(
         self,
-        settings: ChatSettings,
+        settings: WebSettings,
         *,
         seeds_dir: Path | None = SEEDS_DIR,
         chat_model: BaseChatModel | None = None,
     ) -> None:
-        self.settings = settings.replace(index=settings.index.replace(progress=False))
+        index = settings.chat.index.replace(progress=False)
+        self.settings = settings.replace(chat=settings.chat.replace(index=index))
         self.seeds_dir = Path(seeds_dir).resolve() if seeds_dir else None
-        self.docs = DocumentsFolder(settings.docs_dir, int(settings.max_upload_mb * 1024 * 1024))
+        self.docs = DocumentsFolder(settings.docs_dir, settings.max_upload_bytes)
         self._chat_model = chat_model
         self._lock = ReadWriteLock()
         self._create_lock = threading.Lock()
@@ -141,7 +142,7 @@ class ChatService:
     def backends(self) -> list[str]:
         """The answering backends on offer: the configured one, and the offline extractive
         one beside a chat model."""
-        primary = self.settings.answerer
+        primary = self.settings.chat.answerer
         return [primary] if primary == EXTRACTIVE else [primary, EXTRACTIVE]
 
     @property
@@ -150,24 +151,24 @@ class ChatService:
 
     def _open(self) -> None:
         try:
-            bot = Chatbot(self.settings, chat_model=self._chat_model)
+            bot = Chatbot(self.settings.chat, chat_model=self._chat_model)
         except IndexMissingError as exc:
             self.missing = f"{exc}. Or add documents in the Documents tab: they are ingested there."
             logger.warning("%s", self.missing)
             return
-        self._bots = {self.settings.answerer: bot}
+        self._bots = {self.settings.chat.answerer: bot}
         self.missing = ""
 
     def _bot(self, backend: str | None) -> Chatbot:
-        backend = backend or self.settings.answerer
+        backend = backend or self.settings.chat.answerer
         if backend not in self.backends:
             raise ValueError(f"unknown backend {backend!r}; choose one of {self.backends}")
         if backend not in self._bots:
             with self._create_lock:
                 if backend not in self._bots:
-                    primary = self._bots[self.settings.answerer]
+                    primary = self._bots[self.settings.chat.answerer]
                     self._bots[backend] = Chatbot(
-                        self.settings.replace(answerer=backend), index=primary.index
+                        self.settings.chat.replace(answerer=backend), index=primary.index
                     )
         return self._bots[backend]
 
@@ -197,12 +198,12 @@ class ChatService:
             if not self._bots:
                 self._open()
                 return
-            primary = self._bots[self.settings.answerer]
+            primary = self._bots[self.settings.chat.answerer]
             primary.refresh()
             for name, bot in list(self._bots.items()):
                 if bot is not primary:
                     self._bots[name] = Chatbot(
-                        self.settings.replace(answerer=name), index=primary.index
+                        self.settings.chat.replace(answerer=name), index=primary.index
                     )
 
     def warm(self) -> None:
@@ -220,7 +221,7 @@ class ChatService:
         with self._lock.reading():
             if not self._bots:
                 return []
-            return self._bots[self.settings.answerer].index.documents()
+            return self._bots[self.settings.chat.answerer].index.documents()
 
     def removable(self) -> list[str]:
         """Sources that can be removed in the app: those in the documents folder."""
@@ -309,7 +310,7 @@ class ChatService:
         try:
             embeddings = _CountingEmbeddings(self._embeddings(), self._add_done)
             report = ingest_paths(
-                paths, self.settings.index, embeddings=embeddings, on_plan=on_plan
+                paths, self.settings.chat.index, embeddings=embeddings, on_plan=on_plan
             )
             self._update(phase="reopening the index", total=0)
             self.refresh()
@@ -328,8 +329,8 @@ class ChatService:
     def _embeddings(self) -> Embeddings:
         with self._lock.reading():
             if self._bots:
-                return self._bots[self.settings.answerer].index.embeddings
+                return self._bots[self.settings.chat.answerer].index.embeddings
         from ingest.embeddings import LazyEmbeddings
 
-        index = self.settings.index
+        index = self.settings.chat.index
         return LazyEmbeddings(index.embedding_model, onnx_cache_dir=index.onnx_cache_dir)

@@ -1,0 +1,253 @@
+"""The web app: a thin Gradio layer over ``ChatService`` (chat, sources, trace, documents).
+
+``python -m chatbot`` launches it. The handlers are methods of ``ChatApp`` so they can be
+tested without a browser; ``build`` wires them to the page's components
+(``chatbot.web.page``), ``launch`` serves them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from chatbot.chain import QuestionError
+from chatbot.llm_errors import LLMError
+from chatbot.types import Answer
+from chatbot.web.config import WebSettings
+from chatbot.web.documents import UploadError
+from chatbot.web.eval_cases import EvalCaseError, append_case, make_case
+from chatbot.web.page import CHAT_CONCURRENCY, RIGHT, WRONG, build_page
+from chatbot.web.service import SEEDS_DIR, ChatService, NoIndexError
+from chatbot.web.ui import (
+    APP_CSS,
+    answer_markdown,
+    documents_rows,
+    error_markdown,
+    history_for_chain,
+    md_escape,
+    sources_html,
+    streaming_markdown,
+    trace_html,
+    working_html,
+)
+from ingest import IngestError
+
+logger = logging.getLogger(__name__)
+
+QUEUE_MAX = 64
+
+ChatOutput = tuple[str, Any, Any, Any, Any]
+
+
+class ChatApp:
+    """The handlers of the web app, over one shared ``ChatService``."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+        self.settings = service.settings
+
+    # ---- chat
+    def chat(
+        self,
+        message: str,
+        history: list[dict[str, Any]],
+        k: float | None = None,
+        backend: str | None = None,
+    ) -> Iterator[ChatOutput]:
+        """Stream an answer: yields (chat message, sources panel, trace, answer as a dict,
+        the turn kept for 'Save as eval case'); the last yield carries the checked answer."""
+        question = message if isinstance(message, str) else str(message or "")
+        turns = history_for_chain(history)
+        final: Answer | None = None
+        try:
+            stream = self.service.stream(
+                question, turns, k=int(k) if k else None, backend=backend or None
+            )
+            with closing(stream):
+                parts: list[str] = []
+                for item in stream:
+                    if isinstance(item, Answer):
+                        final = item
+                        continue
+                    parts.append(item)
+                    pending = working_html("Answering…") if len(parts) == 1 else gr.skip()
+                    yield (
+                        streaming_markdown("".join(parts)),
+                        pending,
+                        gr.skip(),
+                        gr.skip(),
+                        gr.skip(),
+                    )
+        except (QuestionError, NoIndexError, LLMError, IngestError, ValueError) as exc:
+            yield error_markdown(str(exc)), sources_html(None), trace_html(None), None, None
+            return
+        except Exception as exc:  # the page must say something, not spin forever
+            logger.exception("answering %r failed", question)
+            yield (
+                error_markdown(f"internal error: {type(exc).__name__}: {exc}"),
+                sources_html(None),
+                trace_html(None),
+                None,
+                None,
+            )
+            return
+        if final is None:  # pragma: no cover - Chatbot.stream always ends with the Answer
+            return
+        turn = {"question": question, "history": turns, "answer": final}
+        yield answer_markdown(final), sources_html(final), trace_html(final), final.to_dict(), turn
+
+    def new_conversation(self) -> tuple[list, list, str, str, None, None, str]:
+        """Empty chat, panels and saved turn."""
+        return [], [], sources_html(None), trace_html(None), None, None, ""
+
+    def save_case(self, verdict: str | None, right_answer: str, turn: dict | None) -> str:
+        """Append the latest answer as an eval case once it is marked right or wrong."""
+        if not turn:
+            return "Ask a question first: the latest answer is what gets saved."
+        if verdict not in (RIGHT, WRONG):
+            return "Mark the answer right or wrong first."
+        try:
+            case = make_case(
+                turn["question"],
+                turn["history"],
+                turn["answer"],
+                right=verdict == RIGHT,
+                right_answer=right_answer or "",
+            )
+            append_case(self.settings.eval_cases_file, case)
+        except (EvalCaseError, OSError) as exc:
+            return f"Not saved: {exc}"
+        gold = case["answers"][0] if case["answers"] else "unanswerable"
+        return f"Saved {case['id']} (gold: {gold}) to {self.settings.eval_cases_file}"
+
+    # ---- documents
+    def header(self) -> str:
+        if not self.service.ready:
+            return f"**No index yet.** {md_escape(self.service.missing, False)}"
+        docs = self.service.documents()
+        chunks = sum(r.n_chunks for r in docs)
+        return (
+            f"Answers come from **{len(docs)} document{'s' if len(docs) != 1 else ''}** "
+            f"({chunks} passages), each claim cited as `[n]`; the passages are on the right."
+        )
+
+    def documents_view(self) -> tuple[list[list[Any]], Any, str]:
+        """The documents table, the removable documents, the header line."""
+        rows = documents_rows(self.service.documents(), self.service.folder_names())
+        removable = self.service.removable()
+        return (
+            rows,
+            gr.update(choices=removable, value=removable[0] if removable else None),
+            self.header(),
+        )
+
+    def _follow(self, ticket: int, prefix: str) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Yield the reingest's progress until request ``ticket`` is done, then its summary
+        with the refreshed documents table."""
+        while True:
+            status = self.service.wait(ticket, timeout=0.5)
+            if status.completed >= ticket:
+                break
+            yield f"{prefix}\nworking: {status.describe()}", gr.skip(), gr.skip(), gr.skip()
+        done = f"FAILED: {status.describe()}" if status.error else f"done: {status.describe()}"
+        yield (f"{prefix}\n{done}", *self.documents_view())
+
+    def upload(self, files: list[str] | None) -> Iterator[tuple[str, Any, Any, Any, Any]]:
+        """Save uploaded files into the documents folder and reingest."""
+        uploads = [(Path(f).name, Path(f)) for f in files or []]
+        result = self.service.docs.save(uploads)
+        if not result.saved:
+            yield f"Nothing added: {result.describe()}", gr.skip(), gr.skip(), gr.skip(), None
+            return
+        for update in self._follow(self.service.request_reingest(), result.describe()):
+            yield (*update, None)
+
+    def remove(self, source: str | None) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Delete an uploaded document from the documents folder and reingest."""
+        if not source:
+            yield "Choose a document from the documents folder first.", *([gr.skip()] * 3)
+            return
+        try:
+            self.service.docs.remove(source)
+        except UploadError as exc:
+            yield f"Not removed: {exc}", *([gr.skip()] * 3)
+            return
+        yield from self._follow(self.service.request_reingest(), f"removed {source}")
+
+    def reingest(self) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Reingest the seeds and the documents folder (files copied in by hand)."""
+        yield from self._follow(self.service.request_reingest(), "reingest requested")
+
+    # ---- layout
+    def build(self) -> gr.Blocks:
+        """The page (``chatbot.web.page``) wired to these handlers."""
+        return build_page(self)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def login(settings: WebSettings) -> tuple[str, str] | None:
+    if settings.login_user:
+        return (settings.login_user, settings.login_password)
+    return None
+
+
+def build_app(
+    settings: WebSettings, *, seeds_dir: Path | None = SEEDS_DIR
+) -> tuple[gr.Blocks, ChatApp]:
+    """The page and its handlers, over a new shared ``ChatService`` (model loaded once)."""
+    service = ChatService(settings, seeds_dir=seeds_dir)
+    service.warm()
+    app = ChatApp(service)
+    demo = app.build()
+    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_MAX)
+    return demo, app
+
+
+def launch(
+    settings: WebSettings,
+    *,
+    seeds_dir: Path | None = SEEDS_DIR,
+    block: bool = True,
+    quiet: bool = False,
+) -> tuple[gr.Blocks, ChatApp, str]:
+    """Serve the app on ``settings.host:settings.port``; returns (page, handlers, URL) when
+    ``block`` is False (tests), else serves until interrupted."""
+    auth = login(settings)
+    if auth is None and not is_loopback(settings.host):
+        logger.warning(
+            "binding to %s without a login: anyone who can reach this address can read "
+            "the documents; set DOCQA_LOGIN_USER and DOCQA_LOGIN_PASSWORD",
+            settings.host,
+        )
+    demo, app = build_app(settings, seeds_dir=seeds_dir)
+    _, url, _ = demo.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        auth=auth,
+        auth_message="docqa: log in to ask the documents" if auth else None,
+        max_file_size=settings.max_upload_bytes,
+        prevent_thread_lock=not block,
+        show_error=True,
+        quiet=quiet,
+        footer_links=["api"],
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        css=APP_CSS,
+    )
+    return demo, app, url

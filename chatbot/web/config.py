@@ -1,0 +1,54 @@
+"""The web app's settings: where it listens, who may log in, where uploads and saved eval
+cases go, and the chatbot's settings it answers with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatbot.config import ChatSettings
+from ingest import SettingsError
+from ingest.config import PROJECT_ROOT
+from ingest.settings import EnvSettings
+from ingest.settings import described as _field
+
+
+@dataclass(frozen=True)
+class WebSettings(EnvSettings):
+    """Every knob of the web app (``python -m chatbot``); ``DOCQA_<FIELD>`` overrides each."""
+
+    chat: ChatSettings = field(
+        default_factory=ChatSettings,
+        metadata={"description": "How questions are answered (and the index they read)."},
+    )
+    host: str = _field("127.0.0.1", "Address the web app binds to.")
+    port: int = _field(7860, "Port the web app listens on.")
+    login_user: str = _field("", "Web app login user name (empty: no login).")
+    login_password: str = _field("", "Web app login password (set with login_user).")
+    docs_dir: Path = _field(
+        PROJECT_ROOT / "documents", "Folder where documents uploaded in the web app are saved."
+    )
+    max_upload_mb: float = _field(20.0, "Largest file (MB) the web app accepts as an upload.")
+    eval_cases_file: Path = _field(
+        PROJECT_ROOT / "eval" / "sets" / "from_chat.jsonl",
+        "JSONL file that 'Save as eval case' in the web app appends to.",
+    )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"port must be between 1 and 65535, got {self.port}")
+        if not self.host.strip():
+            raise SettingsError(f"host must not be empty, got {self.host!r}")
+        if bool(self.login_user) != bool(self.login_password):
+            raise SettingsError(
+                "login_user and login_password must be set together, got "
+                f"user {self.login_user!r} and {'a' if self.login_password else 'no'} password"
+            )
+        if self.max_upload_mb <= 0:
+            raise SettingsError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
+        object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser())
+        object.__setattr__(self, "eval_cases_file", Path(self.eval_cases_file).expanduser())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
