@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest.text import BM25_STOPWORDS, stemmer
+
 logger = logging.getLogger(__name__)
 
 K1 = 1.5
@@ -45,21 +47,17 @@ FORMAT = 2  # 1 was a single bm25s index
 
 
 @lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import bm25s  # noqa: F401  (bm25s sets its own logger to DEBUG on import; undo that)
-    import Stemmer
+def _bm25s() -> Any:
+    import bm25s
 
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-    return Stemmer.Stemmer("english")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets it to DEBUG on import
+    return bm25s
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stopword-free, stemmed word tokens (the BM25 analyser)."""
-    import bm25s
-
-    return bm25s.tokenize(
-        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    return _bm25s().tokenize(
+        texts, stopwords=BM25_STOPWORDS, stemmer=stemmer(), return_ids=False, show_progress=False
     )
 
 
@@ -95,10 +93,8 @@ class Segment:
 
     @classmethod
     def from_texts(cls, ids: list[str], texts: list[str]) -> Segment:
-        import bm25s
-
-        tokens = bm25s.tokenize(
-            texts, stopwords="en", stemmer=_stemmer(), return_ids=True, show_progress=False
+        tokens = _bm25s().tokenize(
+            texts, stopwords=BM25_STOPWORDS, stemmer=stemmer(), return_ids=True, show_progress=False
         )
         lengths = np.fromiter((len(t) for t in tokens.ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingest.text import first_sentence
+
 if TYPE_CHECKING:
     from docx.table import Table
 
@@ -156,12 +158,6 @@ HEADER_KEYS = frozenset(
 _DATE_KEYS = ("published_at", "published", "date")
 _HEADER_LINE_RE = re.compile(r"[ \t]*([A-Za-z][A-Za-z_ \t-]{0,30}?)[ \t]*:(.*)\Z")
 _MAX_HEADER_LINES = 20
-_SENTENCE_END_RE = re.compile(r"[.!?][\"'”’)\]]*\s")
-# A full stop after these ends an abbreviation ("U.S. Attorney", "Mr. Smith"), not a sentence.
-_ABBREVIATION_RE = re.compile(
-    r"(?:\b[A-Za-z]\.)+\Z|\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|Gen|Gov|Sen|Rep|Rev|Capt|Col|Lt"
-    r"|Inc|Ltd|Co|Corp|vs|etc|approx|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.\Z"
-)
 
 
 def normalise_date(raw: str | None) -> str | None:
@@ -284,20 +280,11 @@ def title_from_text(text: str, limit: int = 80) -> str:
     heading = heading_line(text)
     if heading is not None:
         return heading
-    sentence = _first_sentence(text.strip()[: limit * 4]).strip()
+    sentence = first_sentence(text.strip()[: limit * 4]).strip()
     if len(sentence) <= limit:
         return sentence
     cut = sentence[:limit].rsplit(" ", 1)[0]
     return cut.rstrip(",;:") + "…"
-
-
-def _first_sentence(text: str) -> str:
-    for m in _SENTENCE_END_RE.finditer(text):
-        dot = m.start()
-        if text[dot] == "." and _ABBREVIATION_RE.search(text, max(0, dot - 12), dot + 1):
-            continue
-        return text[: m.end()]
-    return text
 
 
 def decode_text(path: Path, data: bytes) -> str:
