@@ -7,7 +7,9 @@ reads it through ``open_index``.
 from __future__ import annotations
 
 from ingest.config import IngestSettings, SettingsError, set_offline_env
-from ingest.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, LoadError, load_document
+from ingest.errors import LoadError
+from ingest.formats import SUPPORTED_EXTENSIONS
+from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord
 from ingest.pipeline import (
     EXIT_NOTHING_DONE,

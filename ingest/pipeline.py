@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
 from ingest.context import CONTEXT_VERSION
-from ingest.loaders import Discovery, FoundFile, LoadedDocument, LoadError, discover, load_document
+from ingest.discovery import Discovery, FoundFile, discover
+from ingest.errors import LoadError
+from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
 from ingest.store import DocIndex, lexical_text, stored_context, write_lock

@@ -12,7 +12,7 @@ import ingest.pipeline
 from chatbot.types import Passage
 from ingest import IngestSettings, ingest_paths, load_document, open_index
 from ingest.context import MAX_PART_CHARS, document_context
-from ingest.loaders import parse_header
+from ingest.header import parse_header
 from tests.conftest import SEED, write
 
 TITLE = "Rates hold steady as lenders brace for a slower winter"

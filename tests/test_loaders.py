@@ -13,14 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.loaders import (
-    SUPPORTED_EXTENSIONS,
-    LoadError,
-    discover,
-    load_document,
-    split_header,
-    title_from_text,
-)
+from ingest.discovery import discover
+from ingest.errors import LoadError
+from ingest.formats import SUPPORTED_EXTENSIONS
+from ingest.header import split_header, title_from_text
+from ingest.loaders import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_762628c52ecf43e6.txt"
