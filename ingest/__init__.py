@@ -7,7 +7,7 @@ reads it through ``open_index``.
 from __future__ import annotations
 
 from ingest.config import IngestSettings, SettingsError, set_offline_env
-from ingest.errors import LoadError
+from ingest.errors import IndexMismatchError, IndexMissingError, IngestError, LoadError
 from ingest.formats import SUPPORTED_EXTENSIONS
 from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord
@@ -20,14 +20,7 @@ from ingest.pipeline import (
     ingest_paths,
     reset_index,
 )
-from ingest.store import (
-    DocIndex,
-    IndexMismatchError,
-    IndexMissingError,
-    IngestError,
-    StoredChunk,
-    open_index,
-)
+from ingest.store import DocIndex, StoredChunk, open_index
 
 __all__ = [
     "EXIT_NOTHING_DONE",

@@ -5,6 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
+class IngestError(Exception):
+    """Something the user must fix; ``str()`` is one line naming the bad value."""
+
+
+class IndexMissingError(IngestError):
+    pass
+
+
+class IndexMismatchError(IngestError):
+    pass
+
+
 class LoadError(Exception):
     """A file that cannot be ingested; ``str()`` is one line naming the file and the reason."""
 

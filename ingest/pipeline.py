@@ -19,14 +19,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.collection import chroma_client
 from ingest.config import IngestSettings
-from ingest.context import CONTEXT_VERSION
+from ingest.context import CONTEXT_VERSION, retrieval_text, stored_context
 from ingest.discovery import Discovery, FoundFile, discover
 from ingest.errors import LoadError
 from ingest.loaders import LoadedDocument, load_document
+from ingest.lock import write_lock
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
-from ingest.store import DocIndex, lexical_text, stored_context, write_lock
+from ingest.store import DocIndex
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -85,8 +87,7 @@ class Work:
 
     def retrieval_text(self, chunk: Chunk) -> str:
         """What ``chunk`` is embedded as: the context line, then its text (stored as is)."""
-        context = self.context
-        return f"{context}\n{chunk.text}" if context else chunk.text
+        return retrieval_text(self.context, chunk.text)
 
 
 @dataclass
@@ -310,7 +311,7 @@ def apply_plan(
                 # Chroma merges metadata on update: None drops a key the new version lacks.
                 metadatas=[{**OPTIONAL_META, **chunk_metadata(w, c)} for _, c, w in kept],
             )
-        added.extend((i, lexical_text(w.context, c.text)) for i, c, w in rows)
+        added.extend((i, retrieval_text(w.context, c.text)) for i, c, w in rows)
         report.chunks_written += len(rows)
         replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
         if replaced:
@@ -372,7 +373,6 @@ def reset_index(settings: IngestSettings) -> None:
     """Drop the collection (embedded, or on the Chroma server) and the local manifest
     (other collections are kept)."""
     from ingest.manifest import Manifest
-    from ingest.store import chroma_client
 
     with write_lock(settings.index_dir):
         client = chroma_client(settings)

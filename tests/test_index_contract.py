@@ -19,7 +19,7 @@ from ingest import (
     load_document,
     open_index,
 )
-from ingest.store import stored_context
+from ingest.context import stored_context
 from tests.conftest import SEED, write
 
 PARA = (

@@ -257,7 +257,7 @@ def test_a_reader_keeps_its_bm25_while_an_ingest_runs_then_follows(
 ):
     """Mid-run the manifest moves wave by wave but BM25 is saved at the end: a reader does not
     chase the waves (each would list every id), it keeps its state until the run is over."""
-    from ingest.store import write_lock
+    from ingest.lock import write_lock
 
     docs = _many_files(tmp_path / "docs", 10)
     ingest_paths([docs], fake_settings)
