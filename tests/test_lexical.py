@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ingest import ingest_paths, open_index
-from ingest.lexical import MAX_SEGMENTS, LexicalIndex, Segment, tokenize
+from ingest.lexical import MAX_SEGMENTS, LexicalIndex
+from ingest.segment import Segment, tokenize
 from ingest.store import DocIndex
 from tests.conftest import write
 
