@@ -16,10 +16,10 @@ from ingest.pipeline import (
     EXIT_OK,
     EXIT_PARTIAL,
     IngestReport,
-    Plan,
     ingest_paths,
     reset_index,
 )
+from ingest.plan import Plan
 from ingest.store import DocIndex, StoredChunk, open_index
 
 __all__ = [
