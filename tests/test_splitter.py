@@ -11,7 +11,7 @@ import pytest
 from ingest.config import MODEL_WINDOW_TOKENS
 from ingest.loaders import load_document
 from ingest.splitter import Chunk, TokenSplitter
-from tests.test_loaders import HTML_PAGE, PDF_PAGES, SEED, docx_bytes, pdf_bytes, write
+from tests.conftest import HTML_PAGE, PDF_PAGES, SEED, docx_bytes, pdf_bytes, write
 
 SIZES = [(200, 40), (64, 16), (16, 4), (254, 0)]
 
