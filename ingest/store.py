@@ -10,17 +10,21 @@ goes through langchain-chroma's wrapper of the same collection.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.collection import (
+    GENERATION_KEY,
     chroma_client,
+    claim,
     collection_configuration,
     create_collection,
+    current_metadata,
+    describes,
     get_collection,
+    update_metadata,
 )
 from ingest.config import IngestSettings
 from ingest.embeddings import LazyEmbeddings, model_identity
@@ -38,11 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Keys of the collection metadata (besides "embedding_model") and of the manifest's meta table.
-GENERATION_KEY = "docqa_generation"  # the manifest generation of the last committing run
-OWNER_KEY = "docqa_manifest_id"  # the manifest (the ingesting index_dir) that maintains it
-MANIFEST_ID = "manifest_id"
-MANIFEST_COLLECTION = "collection_id"  # the Chroma collection id the manifest describes
 PAGE = 5000  # chunks read per call when listing the whole collection
 
 
@@ -99,7 +98,7 @@ class DocIndex:
         self.manifest: Manifest | None = None
         if writable:  # a writer always has its manifest
             self.manifest = Manifest(settings.index_dir)
-            self._claim()
+            claim(self.client, self.collection, self.manifest, settings)
         else:
             self.manifest = self._reader_manifest()
         self.lexical_side = LexicalSide(self, self.lexical_dir)
@@ -137,7 +136,7 @@ class DocIndex:
         if not Manifest.exists(self.settings.index_dir):
             return None
         manifest = Manifest(self.settings.index_dir, read_only=True)
-        if not self.settings.uses_server or self._describes_collection(manifest):
+        if not self.settings.uses_server or describes(manifest, self.collection_id):
             return manifest
         manifest.close()
         return None
@@ -146,51 +145,9 @@ class DocIndex:
     def collection_id(self) -> str:
         return str(self.collection.id)
 
-    def _describes_collection(self, manifest: Manifest) -> bool:
-        return manifest.get_meta(MANIFEST_COLLECTION) == self.collection_id
-
-    def _claim(self) -> None:
-        """Tie the manifest and the collection to each other, refusing a manifest that
-        describes another collection or a collection another manifest maintains: the
-        orphan sweep would otherwise delete chunks this manifest does not know."""
-        assert self.manifest is not None
-        manifest, settings = self.manifest, self.settings
-        where = f"collection {settings.collection!r} in {settings.chroma_location}"
-        manifest_id = manifest.get_meta(MANIFEST_ID) or uuid.uuid4().hex
-        described = manifest.get_meta(MANIFEST_COLLECTION)
-        owner = self._collection_meta().get(OWNER_KEY)
-        if owner is not None and owner != manifest_id:
-            raise IndexMismatchError(
-                f"{where} is maintained from another index dir (manifest {owner}), not "
-                f"{settings.index_dir} (manifest {manifest_id}): ingest from that one, or "
-                "take the collection over with --reset"
-            )
-        legacy = described is None and settings.uses_server and manifest.documents()
-        if (described is not None and described != self.collection_id) or legacy:
-            raise IndexMismatchError(
-                f"the manifest in {settings.index_dir} describes another collection than "
-                f"{where} (id {self.collection_id}): rebuild with --reset or use another "
-                "--index-dir"
-            )
-        if described is None:
-            manifest.set_meta(MANIFEST_ID, manifest_id)
-            manifest.set_meta(MANIFEST_COLLECTION, self.collection_id)
-        if owner is None:
-            self._modify_metadata({OWNER_KEY: manifest_id})
-
-    def _collection_meta(self) -> dict[str, Any]:
-        """The collection's metadata as the store holds it now (not a cached copy)."""
-        found = get_collection(self.client, self.settings.collection)
-        return {} if found is None else dict(found.metadata or {})
-
-    def _modify_metadata(self, changes: dict[str, Any]) -> None:
-        """Set some collection metadata keys, keeping the others (embedding_model...)."""
-        metadata = {**self._collection_meta(), **changes}
-        self.collection.modify(metadata=metadata)
-
     def published_generation(self) -> int | None:
         """The generation recorded in the collection by the last committing run."""
-        value = self._collection_meta().get(GENERATION_KEY)
+        value = current_metadata(self.client, self.settings.collection).get(GENERATION_KEY)
         return None if value is None else int(value)
 
     def publish_generation(self) -> None:
@@ -199,7 +156,7 @@ class DocIndex:
         assert self.manifest is not None, "only a writer publishes"
         generation = self.manifest.generation()
         if self.published_generation() != generation:
-            self._modify_metadata({GENERATION_KEY: generation})
+            update_metadata(self.client, self.collection, {GENERATION_KEY: generation})
 
     # ---- the BM25 side
     @property

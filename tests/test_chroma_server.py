@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ingest import IndexMismatchError, IngestError, IngestSettings, ingest_paths, open_index
-from ingest.store import GENERATION_KEY, OWNER_KEY
+from ingest.collection import GENERATION_KEY, OWNER_KEY
 from tests.conftest import (
     PARA,
     ROOT,
