@@ -1,4 +1,5 @@
-"""ingest.loaders: reading .txt/.md/.html/.pdf/.docx into text + metadata, and discovery."""
+"""ingest.loaders, formats, header, discovery: reading .txt/.md/.html/.pdf/.docx into text +
+metadata, and finding the files to read."""
 
 from __future__ import annotations
 
