@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 export GRADIO_ANALYTICS_ENABLED ?= False
 
-.PHONY: install run ingest test lint bench clean browser
+.PHONY: install run ingest test test-quick lint bench clean browser
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ browser:
 
 test: lint browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# While developing: the same without the tests marked slow (the 20-client load test, the
+# crash, no-network and browser tests). `make test` and CI still run everything.
+test-quick: lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/ingest_bench.py

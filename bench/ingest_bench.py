@@ -468,7 +468,8 @@ def instrumented(model: Any, timers: Timers) -> Iterator[None]:
 
 def corpus_chunks(folder: Path, settings: IngestSettings) -> list[str]:
     """The chunk texts the pipeline will embed: same discovery, loader and splitter."""
-    from ingest.loaders import discover, load_document
+    from ingest.discovery import discover
+    from ingest.loaders import load_document
     from ingest.splitter import TokenSplitter
 
     splitter = TokenSplitter(settings.embedding_model, settings.chunk_size, settings.chunk_overlap)

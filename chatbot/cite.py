@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbot.types import Citation, Passage
-
-CITE_RE = re.compile(r"\s?\[(\d+)\]")
-_MARKERS_ONLY_RE = re.compile(r"^[\s.,;:!?]*(\[\d+\][\s.,;:!?]*)+$")
+from ingest.text import CITATION_RE, MARKERS_ONLY_RE
+from ingest.text import SPACED_CITATION_RE as CITE_RE  # the name chatbot.eval_cases imports
 
 
 @dataclass
@@ -36,11 +35,11 @@ def claim_units(
         pieces: list[str] = []
         for a, b in split(line):
             piece = line[a:b]
-            if pieces and _MARKERS_ONLY_RE.match(piece):
+            if pieces and MARKERS_ONLY_RE.match(piece):
                 pieces[-1] += " " + piece
             else:
                 pieces.append(piece)
-        line_units = [(p, [int(n) for n in re.findall(r"\[(\d+)\]", p)]) for p in pieces]
+        line_units = [(p, [int(n) for n in CITATION_RE.findall(p)]) for p in pieces]
         inherited: list[int] = []
         for i in range(len(line_units) - 1, -1, -1):
             piece, cited = line_units[i]
@@ -70,6 +69,37 @@ def best_quote(
     return best
 
 
+def best_quoted(
+    sentence: str,
+    passage: Passage,
+    spans: list[tuple[int, int]],
+    support: Callable[[str, str], float],
+) -> tuple[int, int, float]:
+    """Of the passage sentences the answerer quoted (``spans``), the one that best supports
+    ``sentence``, with its score (the document context counts as support too)."""
+    context = passage.context()
+    return max(
+        ((a, b, support(sentence, f"{context}\n{passage.text[a:b]}")) for a, b in spans),
+        key=lambda t: t[2],
+    )
+
+
+def renumber_citations(text: str, known: set[int]) -> tuple[str, dict[int, int]]:
+    """``text`` with the markers citing passages not in ``known`` removed and the others
+    renumbered 1, 2, ... in order of first use; and the map from new number to old."""
+    renumber: dict[int, int] = {}
+
+    def fix(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        if n not in known:
+            return ""
+        renumber.setdefault(n, len(renumber) + 1)
+        return f" [{renumber[n]}]"
+
+    clean = CITE_RE.sub(fix, text).strip()
+    return clean, {new: old for old, new in renumber.items()}
+
+
 def check_citations(
     text: str,
     passages: list[Passage],
@@ -90,17 +120,7 @@ def check_citations(
     """
     own_lines = {line.strip() for line in framing}
     by_n = {p.n: p for p in passages}
-    renumber: dict[int, int] = {}
-
-    def fix(m: re.Match[str]) -> str:
-        n = int(m.group(1))
-        if n not in by_n:
-            return ""
-        renumber.setdefault(n, len(renumber) + 1)
-        return f" [{renumber[n]}]"
-
-    clean = CITE_RE.sub(fix, text).strip()
-    old_of = {new: old for old, new in renumber.items()}
+    clean, old_of = renumber_citations(text, set(by_n))
     citations: dict[int, Citation] = {}
     unsupported: list[str] = []
     body = "\n".join(line for line in clean.split("\n") if line.strip() not in own_lines)
@@ -117,11 +137,7 @@ def check_citations(
             passage = by_n[old_of[new_n]]
             spans = (quotes or {}).get(old_of[new_n])
             if spans:
-                context = passage.context()
-                a, b, score = max(
-                    ((a, b, support(plain, f"{context}\n{passage.text[a:b]}")) for a, b in spans),
-                    key=lambda t: t[2],
-                )
+                a, b, score = best_quoted(plain, passage, spans, support)
             else:
                 a, b, score = best_quote(plain, passage, support, split)
             scores.append(score)

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from ingest.text import CITATION_RE
+from ingest.text import answer_sentences as answer_sentences  # re-exported: scoring uses it
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _SPACE = re.compile(r"\s+")
-_CITE = re.compile(r"\[\d+\]")
 
 
 def normalize_answer(text: str) -> str:
@@ -31,52 +33,17 @@ def normalize_answer(text: str) -> str:
 
 def answer_text(text: str) -> str:
     """An answer as prose: the ``[n]`` markers and the ``> `` quote markers removed."""
-    text = _CITE.sub(" ", text)
+    text = CITATION_RE.sub(" ", text)
     lines = [ln[1:] if ln.lstrip().startswith(">") else ln for ln in text.splitlines()]
     return " ".join(" ".join(lines).split())
 
 
-# A candidate sentence end: stops, closing quotes or brackets, then any [n] markers.
-_STOP = re.compile(r"[.!?]+[\"'”’)]*(?:\s*\[\d+\])*")
-
-
-def _is_abbreviation(line: str, stop: int) -> bool:
-    """A full stop ending a one-letter abbreviation ("U.S.", "J.")."""
-    return (
-        line[stop] == "."
-        and stop >= 1
-        and line[stop - 1].isupper()
-        and (stop == 1 or line[stop - 2] in ' .(“"')
-    )
-
-
-def answer_sentences(text: str) -> list[str]:
-    """An answer's sentences, line by line, ``> `` quote markers removed. A sentence ends
-    at . ! or ? (with its closing quotes and any ``[n]`` markers after it: "... people.
-    [1]") before a space, but not at a one-letter abbreviation ("U.S. law")."""
-    out: list[str] = []
-    for line in text.splitlines():
-        line = line.strip().lstrip(">").strip()
-        begin = 0
-        for match in _STOP.finditer(line):
-            end = match.end()
-            if end < len(line) and not line[end].isspace():
-                continue
-            if _is_abbreviation(line, match.start()) and not _CITE.search(match.group()):
-                continue
-            out.append(line[begin:end].strip())
-            begin = end
-        if line[begin:].strip():
-            out.append(line[begin:].strip())
-    return [s for s in out if s]
-
-
 def is_cited(sentence: str) -> bool:
-    return bool(_CITE.search(sentence))
+    return bool(CITATION_RE.search(sentence))
 
 
 def without_markers(sentence: str) -> str:
-    return " ".join(_CITE.sub(" ", sentence).split())
+    return " ".join(CITATION_RE.sub(" ", sentence).split())
 
 
 def contains_gold(prediction: str, answers: Sequence[str]) -> float | None:

@@ -7,25 +7,20 @@ reads it through ``open_index``.
 from __future__ import annotations
 
 from ingest.config import IngestSettings, SettingsError, set_offline_env
-from ingest.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, LoadError, load_document
+from ingest.errors import IndexMismatchError, IndexMissingError, IngestError, LoadError
+from ingest.formats import SUPPORTED_EXTENSIONS
+from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord
 from ingest.pipeline import (
     EXIT_NOTHING_DONE,
     EXIT_OK,
     EXIT_PARTIAL,
     IngestReport,
-    Plan,
     ingest_paths,
     reset_index,
 )
-from ingest.store import (
-    DocIndex,
-    IndexMismatchError,
-    IndexMissingError,
-    IngestError,
-    StoredChunk,
-    open_index,
-)
+from ingest.plan import Plan
+from ingest.store import DocIndex, StoredChunk, open_index
 
 __all__ = [
     "EXIT_NOTHING_DONE",

@@ -10,6 +10,7 @@ the same function, so it must depend on nothing but its arguments.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Recorded in the index fingerprint and each chunk id: bump it when ``document_context``
 # renders the same document differently, so a reingest re-embeds every document once.
@@ -48,6 +49,20 @@ def document_context(title: str | None, publisher: str | None, date: str | None)
     """
     parts = [_one_line(title), _one_line(publisher), _spelled_date(_one_line(date))]
     return SEPARATOR.join(p for p in parts if p)
+
+
+def stored_context(metadata: dict[str, Any]) -> str:
+    """A chunk's context line from its metadata: the writer renders it from the metadata it
+    stores, readers from the metadata they read, so both get the same line. A title that is
+    only the text's first sentence (``title_is_excerpt``) is left out."""
+    title = None if metadata.get("title_is_excerpt") else metadata.get("title")
+    return document_context(title, metadata.get("publisher"), metadata.get("date"))
+
+
+def retrieval_text(context: str, text: str) -> str:
+    """What a chunk is embedded as and BM25-indexed under: its document's context line, then
+    its text (the stored text stays the body slice). The writer and the readers both use it."""
+    return f"{context}\n{text}" if context else text
 
 
 def _one_line(value: str | None) -> str:

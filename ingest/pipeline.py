@@ -1,30 +1,27 @@
-"""Reingest by difference: plan what changed, then apply it crash-safely.
+"""Reingest by difference: apply a plan crash-safely, wave by wave.
 
-Why our own manifest and not LangChain's ``index()`` with a record manager: ``index()`` hashes
-the *split* documents, so every run must read, parse and chunk every file (PDFs included) just
-to learn that nothing changed. The manifest compares file size and mtime first and the bytes'
-hash second, so an unchanged folder costs a ``stat`` per file and no parsing or embedding.
-It also journals in-flight writes, so a killed run is finished by the next one.
+Each wave's chunk ids are journalled in the manifest before Chroma is touched, so a killed
+run is finished by the next one (see ``ingest.plan`` for how the plan is made).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.collection import chroma_client
 from ingest.config import IngestSettings
-from ingest.context import CONTEXT_VERSION
-from ingest.loaders import Discovery, FoundFile, LoadedDocument, LoadError, discover, load_document
-from ingest.manifest import DocRecord, doc_key, now
-from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
-from ingest.store import DocIndex, lexical_text, stored_context, write_lock
+from ingest.context import retrieval_text
+from ingest.discovery import discover
+from ingest.lock import write_lock
+from ingest.manifest import DocRecord, Manifest
+from ingest.plan import Plan, Work, fingerprint, make_plan
+from ingest.splitter import Chunk, TokenSplitter
+from ingest.store import DocIndex
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -36,80 +33,6 @@ EXIT_NOTHING_DONE = 1
 EXIT_PARTIAL = 3
 WAVE_CHUNKS = 256  # at least this many chunks are written and committed together
 NEEDS_SWEEP = "needs_sweep"  # manifest meta: set while a dead run's orphans may remain
-
-
-@dataclass
-class Work:
-    """A document to (re)write: what it was, what it is now, and its new chunks."""
-
-    found: FoundFile
-    doc: LoadedDocument
-    size: int
-    mtime_ns: int
-    old: DocRecord | None
-    chunks: list[Chunk] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return doc_key(str(self.found.root), self.found.source)
-
-    @cached_property
-    def metadata(self) -> dict[str, Any]:
-        """The metadata every chunk of the document carries."""
-        doc = self.doc
-        meta: dict[str, Any] = {
-            "source": doc.source,
-            "doc_id": str(Path(doc.source).with_suffix("")),
-            "root": str(self.found.root),
-            "title": doc.title,
-            "content_hash": doc.content_hash,
-        }
-        if doc.title_is_excerpt:
-            meta["title_is_excerpt"] = True
-        if doc.date:
-            meta["date"] = doc.date
-        if doc.publisher:
-            meta["publisher"] = doc.publisher
-        if doc.author:
-            meta["author"] = doc.author
-        return meta
-
-    @cached_property
-    def context(self) -> str:
-        """The document's context line, embedded and BM25-indexed with each of its chunks
-        (rendered from the stored metadata, as readers rebuilding BM25 do)."""
-        return stored_context(self.metadata)
-
-    def retrieval_text(self, chunk: Chunk) -> str:
-        """What ``chunk`` is embedded as: the context line, then its text (stored as is)."""
-        context = self.context
-        return f"{context}\n{chunk.text}" if context else chunk.text
-
-
-@dataclass
-class Plan:
-    add: list[Work] = field(default_factory=list)
-    update: list[Work] = field(default_factory=list)
-    delete: list[DocRecord] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[LoadError] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-
-    @property
-    def work(self) -> list[Work]:
-        return self.add + self.update
-
-    def describe(self) -> str:
-        new = sum(len(w.chunks) for w in self.work)
-        old = sum(w.old.n_chunks for w in self.update if w.old) + sum(
-            r.n_chunks for r in self.delete
-        )
-        return (
-            f"plan: add {len(self.add)}, update {len(self.update)}, delete {len(self.delete)}, "
-            f"unchanged {len(self.unchanged)}, failed {len(self.failed)} "
-            f"(chunks: write {new}, remove {old})"
-        )
 
 
 @dataclass
@@ -147,78 +70,6 @@ class IngestReport:
         if not (p.add or p.update or p.delete or p.unchanged):
             return EXIT_NOTHING_DONE
         return EXIT_PARTIAL
-
-
-def fingerprint(settings: IngestSettings, model: str) -> str:
-    """What, besides the bytes, decides a document's chunks and vectors."""
-    return (
-        f"{model}|{settings.chunk_size}|{settings.chunk_overlap}|split{SPLITTER_VERSION}"
-        f"|context{CONTEXT_VERSION}"
-    )
-
-
-def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str]:
-    """Deterministic ids: document identity + the chunk's own text (with the document's
-    context line, which is embedded and BM25-indexed with it, and the chunking fingerprint) +
-    which repeat of that text in the document it is. Editing a document's body changes only
-    the ids of the chunks whose text changed, so only those are embedded again; the others
-    get their new offsets as metadata. A new title, publisher or date changes them all."""
-    doc = hashlib.sha256(key.encode()).hexdigest()[:16]
-    seen: Counter[str] = Counter()
-    ids = []
-    for text in texts:
-        digest = hashlib.sha256(f"{fp}|{context}|{text}".encode()).hexdigest()[:16]
-        ids.append(f"{doc}-{digest}-{seen[digest]:03d}")
-        seen[digest] += 1
-    return ids
-
-
-def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) -> Plan:
-    """Compare the files found with the manifest; load and split only what changed."""
-    settings = index.settings
-    fp = fingerprint(settings, index.model)
-    plan = Plan(failed=list(discovery.errors), notices=list(discovery.notices))
-    known = index.manifest.documents()
-    present: set[str] = set()
-    for found in discovery.files:
-        key = doc_key(str(found.root), found.source)
-        present.add(key)
-        old = known.get(key)
-        try:
-            st = found.path.stat()
-            if (
-                old
-                and old.fingerprint == fp
-                and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns)
-            ):
-                plan.unchanged.append(found.source)
-                continue
-            doc = load_document(found.path, found.source, max_bytes=settings.max_file_bytes)
-        except LoadError as exc:
-            plan.failed.append(exc)
-            continue
-        except OSError as exc:
-            plan.failed.append(LoadError(found.path, f"cannot read: {exc.strerror or exc}"))
-            continue
-        if old and old.fingerprint == fp and old.content_hash == doc.content_hash:
-            index.manifest.touch(key, st.st_size, st.st_mtime_ns)  # touched, same bytes
-            plan.unchanged.append(found.source)
-            continue
-        work = Work(found, doc, st.st_size, st.st_mtime_ns, old)
-        work.chunks = splitter.split(doc.text)
-        work.ids = chunk_ids(key, work.context, fp, [c.text for c in work.chunks])
-        (plan.update if old else plan.add).append(work)
-    walked = {str(root) for root in discovery.roots}
-    # A folder that could not be listed hides its files: never delete what it may still hold.
-    unlisted = [Path(e.path) for e in discovery.errors if e.reason.startswith("cannot list")]
-    for key, record in known.items():
-        if record.root not in walked or key in present:
-            continue
-        path = Path(record.root) / record.source
-        if any(path.is_relative_to(folder) for folder in unlisted):
-            continue
-        plan.delete.append(record)
-    return plan
 
 
 # Keys only some chunks have. Readers rebuild a chunk's context line (title, publisher, date)
@@ -267,77 +118,18 @@ def apply_plan(
     """Write the plan: journal → embed and upsert → drop replaced chunks → commit, per wave;
     then the BM25 side, by the same difference."""
     report = IngestReport(plan)
-    vs = index.vectorstore
     manifest = index.manifest
     since = manifest.generation()
     if manifest.pending():  # a run died mid-write: sweep its orphans once this one is done
         manifest.set_meta(NEEDS_SWEEP, "1")
-    batch = index.settings.batch_size
     fp = fingerprint(index.settings, index.model)
     added: list[tuple[str, str]] = []
     removed: list[str] = []
-    for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * batch)):
-        manifest.begin((w.key, w.ids) for w in wave)
-        rows = [(i, c, w) for w in wave for i, c in zip(w.ids, w.chunks, strict=True)]
-        have = set(vs.get(ids=[r[0] for r in rows], include=[])["ids"]) if rows else set()
-        todo = sorted((r for r in rows if r[0] not in have), key=lambda r: len(r[1].text))
-        if progress and len(todo) < len(rows):
-            progress(len(rows) - len(todo))  # already written by an interrupted run
-        # Embed batch by batch (the progress bar moves), write the wave in one upsert: one
-        # Chroma call per wave instead of per batch saved ~0.5 s per 2,000 chunks here.
-        vectors: list[list[float]] = []
-        for start in range(0, len(todo), batch):
-            part = todo[start : start + batch]
-            vectors.extend(
-                index.embeddings.embed_documents([w.retrieval_text(c) for _, c, w in part])
-            )
-            report.chunks_embedded += len(part)
-            if progress:
-                progress(len(part))
-        if todo:
-            index.upsert(
-                ids=[i for i, _, _ in todo],
-                embeddings=vectors,
-                texts=[c.text for _, c, _ in todo],
-                metadatas=[chunk_metadata(w, c) for _, c, w in todo],
-            )
-        kept = [r for r in rows if r[0] in have]  # same text: vector kept, offsets refreshed
-        if kept:
-            index.update_metadata(
-                ids=[i for i, _, _ in kept],
-                # Chroma merges metadata on update: None drops a key the new version lacks.
-                metadatas=[{**OPTIONAL_META, **chunk_metadata(w, c)} for _, c, w in kept],
-            )
-        added.extend((i, lexical_text(w.context, c.text)) for i, c, w in rows)
-        report.chunks_written += len(rows)
-        replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
-        if replaced:
-            vs.delete(ids=replaced)
-            removed.extend(replaced)
-            report.chunks_removed += len(replaced)
-        manifest.commit(
-            DocRecord(
-                doc_key=w.key,
-                root=str(w.found.root),
-                source=w.found.source,
-                content_hash=w.doc.content_hash,
-                fingerprint=fp,
-                size=w.size,
-                mtime_ns=w.mtime_ns,
-                title=w.doc.title,
-                date=w.doc.date,
-                chunk_ids=tuple(w.ids),
-                ingested_at=now(),
-            )
-            for w in wave
-        )
-    if plan.delete:
-        gone = [i for r in plan.delete for i in r.chunk_ids]
-        if gone:
-            vs.delete(ids=gone)
-            removed.extend(gone)
-        report.chunks_removed += len(gone)
-        manifest.commit([], deleted=[r.doc_key for r in plan.delete])
+    for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * index.settings.batch_size)):
+        written, replaced = _write_wave(wave, index, fp, report, progress)
+        added.extend(written)
+        removed.extend(replaced)
+    removed.extend(_delete_documents(plan.delete, index, report))
     if manifest.get_meta(NEEDS_SWEEP):
         orphans = sweep_orphans(index)
         removed.extend(orphans)
@@ -352,6 +144,76 @@ def apply_plan(
     return report
 
 
+def _write_wave(
+    wave: list[Work],
+    index: DocIndex,
+    fp: str,
+    report: IngestReport,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Write one wave: journal its chunk ids, embed and upsert the chunks not stored yet,
+    refresh the offsets of those kept, drop the ones replaced, commit. Returns the (chunk id,
+    BM25 text) pairs written and the ids removed."""
+    index.manifest.begin((w.key, w.ids) for w in wave)
+    rows = [(i, c, w) for w in wave for i, c in zip(w.ids, w.chunks, strict=True)]
+    have = index.existing([r[0] for r in rows])
+    todo = sorted((r for r in rows if r[0] not in have), key=lambda r: len(r[1].text))
+    if progress and len(todo) < len(rows):
+        progress(len(rows) - len(todo))  # already written by an interrupted run
+    _embed_and_upsert(todo, index, report, progress)
+    kept = [r for r in rows if r[0] in have]  # same text: vector kept, offsets refreshed
+    if kept:
+        index.update_metadata(
+            ids=[i for i, _, _ in kept],
+            # Chroma merges metadata on update: None drops a key the new version lacks.
+            metadatas=[{**OPTIONAL_META, **chunk_metadata(w, c)} for _, c, w in kept],
+        )
+    report.chunks_written += len(rows)
+    replaced = [i for w in wave if w.old for i in set(w.old.chunk_ids) - set(w.ids)]
+    if replaced:
+        index.delete(replaced)
+        report.chunks_removed += len(replaced)
+    index.manifest.commit(w.record(fp) for w in wave)
+    return [(i, retrieval_text(w.context, c.text)) for i, c, w in rows], replaced
+
+
+def _embed_and_upsert(
+    todo: list[tuple[str, Chunk, Work]],
+    index: DocIndex,
+    report: IngestReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Embed batch by batch (the progress bar moves), write the wave in one upsert: one
+    Chroma call per wave instead of per batch saved ~0.5 s per 2,000 chunks here."""
+    batch = index.settings.batch_size
+    vectors: list[list[float]] = []
+    for start in range(0, len(todo), batch):
+        part = todo[start : start + batch]
+        vectors.extend(index.embeddings.embed_documents([w.retrieval_text(c) for _, c, w in part]))
+        report.chunks_embedded += len(part)
+        if progress:
+            progress(len(part))
+    if todo:
+        index.upsert(
+            ids=[i for i, _, _ in todo],
+            embeddings=vectors,
+            texts=[c.text for _, c, _ in todo],
+            metadatas=[chunk_metadata(w, c) for _, c, w in todo],
+        )
+
+
+def _delete_documents(records: list[DocRecord], index: DocIndex, report: IngestReport) -> list[str]:
+    """Remove the chunks of documents gone from their folder, then forget the documents."""
+    if not records:
+        return []
+    gone = [i for r in records for i in r.chunk_ids]
+    if gone:
+        index.delete(gone)
+    report.chunks_removed += len(gone)
+    index.manifest.commit([], deleted=[r.doc_key for r in records])
+    return gone
+
+
 def sweep_orphans(index: DocIndex) -> list[str]:
     """Delete chunks no committed document owns (left by a run killed mid-write).
 
@@ -361,7 +223,7 @@ def sweep_orphans(index: DocIndex) -> list[str]:
     if orphans:
         logger.info("removing %d orphan chunks", len(orphans))
         for start in range(0, len(orphans), 5000):
-            index.vectorstore.delete(ids=orphans[start : start + 5000])
+            index.delete(orphans[start : start + 5000])
     index.manifest.clear_pending()
     return orphans
 
@@ -369,9 +231,6 @@ def sweep_orphans(index: DocIndex) -> list[str]:
 def reset_index(settings: IngestSettings) -> None:
     """Drop the collection (embedded, or on the Chroma server) and the local manifest
     (other collections are kept)."""
-    from ingest.manifest import Manifest
-    from ingest.store import chroma_client
-
     with write_lock(settings.index_dir):
         client = chroma_client(settings)
         try:

@@ -1,27 +1,38 @@
-"""The index: a Chroma collection (via langchain-chroma) plus the manifest beside it.
+"""The index: a Chroma collection plus the manifest and the BM25 side beside it.
 
 The collection is embedded in ``index_dir`` or, when ``chroma_host`` is set, on a Chroma
 server. The manifest and the BM25 index always stay in the local ``index_dir``; the collection
 metadata records which manifest maintains it and the generation of its last committing run.
+Writes, counts and collection metadata go to the ``chromadb`` collection itself; dense search
+goes through langchain-chroma's wrapper of the same collection.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import socket
-import time
-import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.collection import (
+    GENERATION_KEY,
+    chroma_client,
+    claim,
+    collection_configuration,
+    create_collection,
+    current_metadata,
+    describes,
+    get_collection,
+    update_metadata,
+)
 from ingest.config import IngestSettings
-from ingest.context import document_context
 from ingest.embeddings import LazyEmbeddings, model_identity
+from ingest.errors import IndexMismatchError, IndexMissingError
+from ingest.errors import IngestError as IngestError  # re-exported: ingest.__main__ imports it
 from ingest.lexical import LexicalIndex
+from ingest.lexical_sync import LexicalSide
+from ingest.lock import ingest_running
 from ingest.manifest import DocRecord, Manifest, doc_key
 
 if TYPE_CHECKING:
@@ -31,26 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHROMA_SUBDIR = "chroma"
-CONNECT_TIMEOUT_S = 5.0
-# Keys of the collection metadata (besides "embedding_model") and of the manifest's meta table.
-WRITE_LOCK = "ingest.lock"  # in index_dir: held (flock) by the ingest run writing to it
-GENERATION_KEY = "docqa_generation"  # the manifest generation of the last committing run
-OWNER_KEY = "docqa_manifest_id"  # the manifest (the ingesting index_dir) that maintains it
-MANIFEST_ID = "manifest_id"
-MANIFEST_COLLECTION = "collection_id"  # the Chroma collection id the manifest describes
-
-
-class IngestError(Exception):
-    """Something the user must fix; ``str()`` is one line naming the bad value."""
-
-
-class IndexMissingError(IngestError):
-    pass
-
-
-class IndexMismatchError(IngestError):
-    pass
+PAGE = 5000  # chunks read per call when listing the whole collection
 
 
 @dataclass(frozen=True)
@@ -62,97 +54,8 @@ class StoredChunk:
     metadata: dict[str, Any]
 
 
-def lexical_text(context: str, text: str) -> str:
-    """What BM25 indexes for a chunk: its document's context line (``document_context``:
-    title | publisher | date), then its text. The writer and the readers both use this."""
-    return f"{context}\n{text}" if context else text
-
-
-def stored_context(metadata: dict[str, Any]) -> str:
-    """A chunk's context line from its metadata: the writer renders it from the metadata it
-    stores, readers from the metadata they read, so both get the same line. A title that is
-    only the text's first sentence (``title_is_excerpt``) is left out."""
-    title = None if metadata.get("title_is_excerpt") else metadata.get("title")
-    return document_context(title, metadata.get("publisher"), metadata.get("date"))
-
-
-def _stored_lexical_text(chunk: StoredChunk) -> str:
-    return lexical_text(stored_context(chunk.metadata), chunk.text)
-
-
-@contextmanager
-def write_lock(index_dir: Path) -> Iterator[None]:
-    """Held (flock) by the ingest run writing to ``index_dir``: one writer at a time.
-
-    Readers probe it with a shared lock held for microseconds (``DocIndex.ingest_running``):
-    the writer retries briefly, so only another writer makes this fail."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / WRITE_LOCK, "w") as fh:
-        deadline = time.monotonic() + 0.5
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise IngestError(
-                        f"another ingest is writing to {index_dir}; try again when it ends"
-                    ) from None
-                time.sleep(0.01)
-        yield
-
-
-def chroma_client(settings: IngestSettings) -> Any:
-    """A Chroma client with telemetry off: embedded in ``index_dir``, or a server's when
-    ``chroma_host`` is set (raises IngestError, one line naming host:port, if it does not
-    answer)."""
-    import chromadb
-    from chromadb.config import Settings
-
-    chroma_settings = Settings(anonymized_telemetry=False)
-    if not settings.uses_server:
-        return chromadb.PersistentClient(
-            path=str(Path(settings.index_dir) / CHROMA_SUBDIR), settings=chroma_settings
-        )
-    where = settings.chroma_location
-    # Chroma's HTTP client waits without a timeout: a plain connect with one fails fast.
-    try:
-        with socket.create_connection(
-            (settings.chroma_host, settings.chroma_port), timeout=CONNECT_TIMEOUT_S
-        ):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise IngestError(
-            f"cannot reach the Chroma server at {where} ({reason}): start it with "
-            f"'chroma run --path DIR --host {settings.chroma_host} --port "
-            f"{settings.chroma_port}' or fix --chroma-host/--chroma-port"
-        ) from None
-    try:
-        return chromadb.HttpClient(
-            host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
-        )
-    except Exception as exc:  # chromadb raises ValueError (or an HTTP error) here
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise IngestError(f"the Chroma server at {where} did not answer: {reason}") from None
-
-
-def _get_collection(client: Any, name: str) -> Any | None:
-    from chromadb.errors import NotFoundError
-
-    try:
-        return client.get_collection(name)
-    except (NotFoundError, ValueError):  # ValueError in older releases
-        return None
-
-
-def _collection_metadata(client: Any, name: str) -> dict[str, Any] | None:
-    collection = _get_collection(client, name)
-    return None if collection is None else dict(collection.metadata or {})
-
-
 class DocIndex:
-    """The Chroma collection and manifest of one index directory.
+    """The Chroma collection, manifest and BM25 side of one index directory.
 
     ``open_index`` gives a reader (what the chatbot uses); the ingest pipeline opens it
     writable. Either way the collection always has our embedding function: Chroma's default
@@ -170,16 +73,43 @@ class DocIndex:
 
         self.settings = settings
         self.model = model_identity(settings.embedding_model)
-        index_dir = settings.index_dir
-        where = settings.chroma_location
-        if not writable and not settings.uses_server and not Manifest.exists(index_dir):
+        if not writable and not settings.uses_server and not Manifest.exists(settings.index_dir):
             raise IndexMissingError(
-                f"no index at {index_dir}: run 'python -m ingest seeds/' "
+                f"no index at {settings.index_dir}: run 'python -m ingest seeds/' "
                 "(or 'make run') to build it"
             )
         self.client = chroma_client(settings)
-        found = _get_collection(self.client, settings.collection)
-        built = None if found is None else dict(found.metadata or {})
+        found = get_collection(self.client, settings.collection)
+        self._check_built(None if found is None else dict(found.metadata or {}), writable)
+        self.embeddings = embeddings or LazyEmbeddings(
+            settings.embedding_model, onnx_cache_dir=settings.onnx_cache_dir
+        )
+        self.collection: Any = (
+            create_collection(self.client, settings.collection, self.model) if writable else found
+        )
+        self.vectorstore: Chroma = Chroma(
+            client=self.client,
+            collection_name=settings.collection,
+            embedding_function=self.embeddings,
+            collection_metadata={"embedding_model": self.model},
+            collection_configuration=collection_configuration(),
+            create_collection_if_not_exists=writable,
+        )
+        self.manifest: Manifest | None = None
+        if writable:  # a writer always has its manifest
+            self.manifest = Manifest(settings.index_dir)
+            claim(self.client, self.collection, self.manifest, settings)
+        else:
+            self.manifest = self._reader_manifest()
+        self.lexical_side = LexicalSide(self, self.lexical_dir)
+        self._documents: tuple[int, list[DocRecord]] | None = None
+        self._publishers: tuple[int, frozenset[str]] | None = None
+
+    def _check_built(self, built: dict[str, Any] | None, writable: bool) -> None:
+        """Refuse a collection built with another embedding model, and a missing one to a
+        reader (``built``: the collection's metadata, None when there is none)."""
+        settings = self.settings
+        where = settings.chroma_location
         if built is not None and built.get("embedding_model") != self.model:
             raise IndexMismatchError(
                 f"index {where} (collection {settings.collection!r}) was built with "
@@ -198,83 +128,26 @@ class DocIndex:
                 f"no collection {settings.collection!r} in {where}: run "
                 f"'python -m ingest {server_flags}seeds/' to build it"
             )
-        self.embeddings = embeddings or LazyEmbeddings(
-            settings.embedding_model, onnx_cache_dir=settings.onnx_cache_dir
-        )
-        self.vectorstore: Chroma = Chroma(
-            client=self.client,
-            collection_name=settings.collection,
-            embedding_function=self.embeddings,
-            collection_metadata={"embedding_model": self.model},
-            collection_configuration={"hnsw": {"space": "cosine"}},
-            create_collection_if_not_exists=writable,
-        )
-        # A writer always has its manifest. A reader of a server may have none here (the
-        # manifest lives on the machine that ingests), or one that describes another
-        # collection: then it reads what it needs from the collection itself.
-        self.manifest: Manifest | None = None
-        if writable:
-            self.manifest = Manifest(index_dir)
-            self._claim()
-        elif Manifest.exists(index_dir):
-            manifest = Manifest(index_dir, read_only=True)
-            if not settings.uses_server or self._describes_collection(manifest):
-                self.manifest = manifest
-            else:
-                manifest.close()
-        self._lexical: LexicalIndex | None = None
-        self._documents: tuple[int, list[DocRecord]] | None = None
-        self._publishers: tuple[int, frozenset[str]] | None = None
+
+    def _reader_manifest(self) -> Manifest | None:
+        """A reader's manifest. A reader of a server may have none here (the manifest lives
+        on the machine that ingests), or one that describes another collection: then it
+        reads what it needs from the collection itself."""
+        if not Manifest.exists(self.settings.index_dir):
+            return None
+        manifest = Manifest(self.settings.index_dir, read_only=True)
+        if not self.settings.uses_server or describes(manifest, self.collection_id):
+            return manifest
+        manifest.close()
+        return None
 
     @property
     def collection_id(self) -> str:
-        return str(self.vectorstore._collection.id)
-
-    def _describes_collection(self, manifest: Manifest) -> bool:
-        return manifest.get_meta(MANIFEST_COLLECTION) == self.collection_id
-
-    def _claim(self) -> None:
-        """Tie the manifest and the collection to each other, refusing a manifest that
-        describes another collection or a collection another manifest maintains: the
-        orphan sweep would otherwise delete chunks this manifest does not know."""
-        assert self.manifest is not None
-        manifest, settings = self.manifest, self.settings
-        where = f"collection {settings.collection!r} in {settings.chroma_location}"
-        manifest_id = manifest.get_meta(MANIFEST_ID) or uuid.uuid4().hex
-        described = manifest.get_meta(MANIFEST_COLLECTION)
-        owner = self._collection_meta().get(OWNER_KEY)
-        if owner is not None and owner != manifest_id:
-            raise IndexMismatchError(
-                f"{where} is maintained from another index dir (manifest {owner}), not "
-                f"{settings.index_dir} (manifest {manifest_id}): ingest from that one, or "
-                "take the collection over with --reset"
-            )
-        legacy = described is None and settings.uses_server and manifest.documents()
-        if (described is not None and described != self.collection_id) or legacy:
-            raise IndexMismatchError(
-                f"the manifest in {settings.index_dir} describes another collection than "
-                f"{where} (id {self.collection_id}): rebuild with --reset or use another "
-                "--index-dir"
-            )
-        if described is None:
-            manifest.set_meta(MANIFEST_ID, manifest_id)
-            manifest.set_meta(MANIFEST_COLLECTION, self.collection_id)
-        if owner is None:
-            self._modify_metadata({OWNER_KEY: manifest_id})
-
-    def _collection_meta(self) -> dict[str, Any]:
-        """The collection's metadata as the store holds it now (not a cached copy)."""
-        found = _get_collection(self.client, self.settings.collection)
-        return {} if found is None else dict(found.metadata or {})
-
-    def _modify_metadata(self, changes: dict[str, Any]) -> None:
-        """Set some collection metadata keys, keeping the others (embedding_model...)."""
-        metadata = {**self._collection_meta(), **changes}
-        self.vectorstore._collection.modify(metadata=metadata)
+        return str(self.collection.id)
 
     def published_generation(self) -> int | None:
         """The generation recorded in the collection by the last committing run."""
-        value = self._collection_meta().get(GENERATION_KEY)
+        value = current_metadata(self.client, self.settings.collection).get(GENERATION_KEY)
         return None if value is None else int(value)
 
     def publish_generation(self) -> None:
@@ -283,8 +156,9 @@ class DocIndex:
         assert self.manifest is not None, "only a writer publishes"
         generation = self.manifest.generation()
         if self.published_generation() != generation:
-            self._modify_metadata({GENERATION_KEY: generation})
+            update_metadata(self.client, self.collection, {GENERATION_KEY: generation})
 
+    # ---- the BM25 side
     @property
     def lexical_dir(self) -> Path:
         base = self.settings.index_dir / "bm25" / self.settings.collection
@@ -292,102 +166,31 @@ class DocIndex:
         return base / self.collection_id if self.settings.uses_server else base
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index for the current generation: kept in memory, reloaded (new segments
-        only) when a writer has saved a newer one, else brought up to date from the store."""
-        generation = self.generation()
-        current = self._lexical
-        if current is None or current.generation != generation:
-            loaded = LexicalIndex.load(self.lexical_dir, previous=current)
-            if loaded is None or loaded.generation != generation:
-                base = loaded or current
-                if base is not None and self.ingest_running():
-                    # An ingest here commits wave by wave and saves BM25 when it ends: keep
-                    # the last state meanwhile instead of chasing each wave.
-                    self._lexical = base
-                    return base
-                loaded = self.sync_lexical(generation, base=base)
-            self._lexical = loaded
-        return self._lexical
+        """The BM25 index for the current generation (see ``LexicalSide.current``)."""
+        return self.lexical_side.current()
 
     def ingest_running(self) -> bool:
         """Whether an ingest run holds this index folder's ``write_lock`` (any process)."""
-        try:
-            with open(self.settings.index_dir / WRITE_LOCK, "a") as fh:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return True
-                fcntl.flock(fh, fcntl.LOCK_UN)
-                return False
-        except OSError:
-            return False
+        return ingest_running(self.settings.index_dir)
 
     def sync_lexical(
         self, generation: int | None = None, base: LexicalIndex | None = None
     ) -> LexicalIndex:
-        """Bring ``base`` (any earlier state) in step with the collection by chunk-id
-        difference: a chunk id names its text, so only the ids need listing and only new
-        chunks reading. Without a base, or when most chunks changed, build it whole."""
-        generation = self.generation() if generation is None else generation
-        have = self.all_ids()
-        live = base.live_ids() if base is not None else set()
-        if base is None or len(have - live) > len(have) // 2:
-            return self.rebuild_lexical(generation)
-        new, gone = sorted(have - live), live - have
-        logger.info(
-            "updating the BM25 index to generation %d: +%d -%d chunks",
-            generation,
-            len(new),
-            len(gone),
-        )
-        added = (
-            (c.id, _stored_lexical_text(c))
-            for start in range(0, len(new), 5000)
-            for c in self.get(new[start : start + 5000])
-        )
-        return self._keep_lexical(base.updated(added, gone, generation))
+        return self.lexical_side.sync(generation, base=base)
 
     def update_lexical(
         self, added: Iterable[tuple[str, str]], removed: Iterable[str], since: int
     ) -> LexicalIndex:
-        """Apply a writer's own changes (chunk id + BM25 text added, ids removed) to the BM25
-        index it left at generation ``since``; any other starting point is synced instead."""
-        generation = self.generation()
-        base = self._lexical if self._lexical is not None else LexicalIndex.load(self.lexical_dir)
-        if base is None and since == 0:
-            base = LexicalIndex.build((), 0)
-        if base is None or base.generation != since:
-            return self.sync_lexical(generation, base=base)
-        updated = base.updated(added, removed, generation)
-        stored = self.count()
-        if len(updated) != stored:
-            logger.warning(
-                "BM25 index holds %d chunks, the collection %d: resyncing", len(updated), stored
-            )
-            return self.sync_lexical(generation, base=updated)
-        return self._keep_lexical(updated)
+        """Apply a writer's own changes to the BM25 side (see ``LexicalSide.update``)."""
+        return self.lexical_side.update(added, removed, since)
 
     def rebuild_lexical(self, generation: int | None = None) -> LexicalIndex:
-        generation = self.generation() if generation is None else generation
-        logger.info("building the BM25 index (generation %d)", generation)
-        return self._keep_lexical(
-            LexicalIndex.build(
-                ((c.id, _stored_lexical_text(c)) for c in self.iter_chunks()), generation
-            )
-        )
-
-    def _keep_lexical(self, lexical: LexicalIndex) -> LexicalIndex:
-        try:
-            lexical.save(self.lexical_dir)
-        except OSError as exc:  # a read-only index folder: keep it in memory only
-            logger.warning("could not save the BM25 index to %s: %s", self.lexical_dir, exc)
-        self._lexical = lexical
-        return lexical
+        return self.lexical_side.rebuild(generation)
 
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.lexical().search(query, k)
 
-    # ---- reading
+    # ---- writing
     def upsert(
         self,
         ids: list[str],
@@ -397,16 +200,22 @@ class DocIndex:
     ) -> None:
         """Write chunks whose vectors are already computed (the pipeline embeds them itself
         so it can batch the model and the database differently)."""
-        self.vectorstore._collection.upsert(
-            ids=ids, embeddings=embeddings, documents=texts, metadatas=metadatas
-        )
+        self.collection.upsert(ids=ids, embeddings=embeddings, documents=texts, metadatas=metadatas)
 
     def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
         """Replace the metadata of stored chunks, keeping their text and vectors."""
-        self.vectorstore._collection.update(ids=ids, metadatas=metadatas)
+        self.collection.update(ids=ids, metadatas=metadatas)
+
+    def delete(self, ids: list[str]) -> None:
+        self.collection.delete(ids=ids)
+
+    # ---- reading
+    def existing(self, ids: list[str]) -> set[str]:
+        """Those of ``ids`` the collection holds."""
+        return set(self.collection.get(ids=ids, include=[])["ids"]) if ids else set()
 
     def count(self) -> int:
-        return self.vectorstore._collection.count()
+        return self.collection.count()
 
     def generation(self) -> int:
         """A counter that changes whenever the indexed chunks change (BM25 is keyed on it).
@@ -439,7 +248,7 @@ class DocIndex:
         return [(doc, 1.0 - float(dist)) for doc, dist in hits]
 
     def get(self, ids: list[str]) -> list[StoredChunk]:
-        got = self.vectorstore.get(ids=ids, include=["documents", "metadatas"])
+        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
         by_id = {
             i: StoredChunk(i, d, m or {})
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
@@ -451,7 +260,7 @@ class DocIndex:
         document's first chunk once per generation."""
         generation = self.generation()
         if self._publishers is None or self._publishers[0] != generation:
-            got = self.vectorstore.get(where={"chunk_index": 0}, include=["metadatas"])
+            got = self.collection.get(where={"chunk_index": 0}, include=["metadatas"])
             found = frozenset(
                 str(m["publisher"]) for m in got["metadatas"] if m and m.get("publisher")
             )
@@ -464,20 +273,20 @@ class DocIndex:
         where: dict[str, Any] = {"source": source}
         if root:
             where = {"$and": [{"source": source}, {"root": root}]}
-        got = self.vectorstore.get(where=where, include=["documents", "metadatas"])
+        got = self.collection.get(where=where, include=["documents", "metadatas"])
         chunks = [
             StoredChunk(i, d, m or {})
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         ]
         return sorted(chunks, key=lambda c: int(c.metadata.get("start", 0)))
 
-    def iter_chunks(self, page: int = 5000, *, text: bool = True) -> Iterator[StoredChunk]:
+    def iter_chunks(self, page: int = PAGE, *, text: bool = True) -> Iterator[StoredChunk]:
         """Every chunk in the collection, a page at a time (``text=False``: metadata only,
         the text left empty)."""
         offset = 0
         include = ["documents", "metadatas"] if text else ["metadatas"]
         while True:
-            got = self.vectorstore.get(include=include, limit=page, offset=offset)
+            got = self.collection.get(include=include, limit=page, offset=offset)
             texts = got["documents"] if text else [""] * len(got["ids"])
             for i, d, m in zip(got["ids"], texts, got["metadatas"], strict=True):
                 yield StoredChunk(i, d, m or {})
@@ -489,7 +298,7 @@ class DocIndex:
         ids: set[str] = set()
         offset = 0
         while True:
-            got = self.vectorstore.get(include=[], limit=page, offset=offset)
+            got = self.collection.get(include=[], limit=page, offset=offset)
             ids.update(got["ids"])
             if len(got["ids"]) < page:
                 return ids

@@ -1,29 +1,57 @@
+"""Shared fixtures and helpers: settings for throwaway indexes, file builders, the index
+contract's corpus, a Chroma server, the seed app, and what a cited seed answer must satisfy.
+Test modules import helpers from here, never from each other."""
+
 from __future__ import annotations
 
+import io
+import itertools
 import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from ingest.config import set_offline_env
+
+if TYPE_CHECKING:
+    from chatbot import Answer
+    from ingest import IngestSettings
 
 set_offline_env()
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_762628c52ecf43e6.txt"
+START_TIMEOUT_S = 30.0
+_names = itertools.count()
 
 
 @pytest.fixture
-def fake_settings(tmp_path: Path):
-    """Settings for a throwaway index with the deterministic fake embedding."""
+def fake_settings(request: pytest.FixtureRequest, tmp_path: Path) -> IngestSettings:
+    """Settings for a throwaway index with the deterministic fake embedding: embedded under
+    ``tmp_path``, or a fresh collection on the test Chroma server when a test is
+    parametrized with ``indirect`` "server" (see ``BACKENDS`` in test_index_contract)."""
     from ingest import IngestSettings
 
+    if getattr(request, "param", "embedded") == "server":
+        return server_settings(tmp_path / "index", request.getfixturevalue("chroma_server"))
     return IngestSettings(index_dir=tmp_path / "index", embedding_model="fake", progress=False)
 
 
-def write(path: Path, text: str) -> Path:
+def write(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` (text as UTF-8, line endings as given) to ``path``, making folders."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(content)
     return path
 
 
@@ -39,6 +67,214 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- document builders
+
+
+def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
+    """A real PDF with one page per entry (Helvetica, so plain ASCII text)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    if title:
+        pdf.set_title(title)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    return bytes(pdf.output())
+
+
+PDF_PAGES = [
+    "Apples grow on trees in the orchard. The apple harvest starts in September.",
+    "Bananas ripen in warm climates. A banana plant is really a giant herb.",
+    "Cherries are small stone fruits. Cherry blossoms open in spring.",
+]
+
+
+def docx_bytes(*, core_title: str | None = None) -> bytes:
+    """Title paragraph, body paragraphs, a table (one merged cell), an empty paragraph."""
+    import docx
+
+    document = docx.Document()
+    if core_title:
+        document.core_properties.title = core_title
+    document.add_paragraph("Quarterly Sales Report", style="Title")
+    document.add_paragraph("Revenue rose in every region during the third quarter.")
+    document.add_paragraph("")
+    table = document.add_table(rows=3, cols=2)
+    table.cell(0, 0).text = "Region"
+    table.cell(0, 1).text = "Sales"
+    table.cell(1, 0).text = "North"
+    table.cell(1, 1).text = "42"
+    merged = table.cell(2, 0).merge(table.cell(2, 1))
+    merged.text = "Totals pending"
+    document.add_paragraph("The closing paragraph comes after the table.")
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+  <title>Garden Notes</title>
+  <meta name="date" content="2020-05-17">
+  <style>.x { color: red } STYLE_SECRET</style>
+  <script>var SCRIPT_SECRET = 1;</script>
+</head>
+<body>
+  <header><div>HEADER_SECRET site banner</div></header>
+  <nav><a href="/">NAV_SECRET home</a> <a href="/b">blog</a></nav>
+  <main>
+    <h1>Growing tomatoes</h1>
+    <p>Tomatoes need <b>plenty</b> of sun and a
+       <a href="/water">regular watering</a> schedule to thrive.</p>
+    <p>Prune the side shoots weekly.</p>
+    <ul><li>Stake the plants early.</li><li>Mulch the soil.</li></ul>
+    <table><tr><th>Variety</th><th>Days</th></tr><tr><td>Roma</td><td>75</td></tr></table>
+    <!-- COMMENT_SECRET -->
+    <pre>line one
+  line two</pre>
+  </main>
+  <aside>ASIDE_SECRET related posts</aside>
+  <footer>FOOTER_SECRET copyright</footer>
+  <script>console.log("SCRIPT2_SECRET")</script>
+</body>
+</html>
+"""
+
+
+# ---------------------------------------------------------------- the index contract's corpus
+
+
+PARA = (
+    "The council voted on the new water policy after a long debate about costs. "
+    "Members who opposed it said the plan would raise bills for older residents. "
+)
+
+
+class CountingEmbedding(DeterministicFakeEmbedding):
+    """The fake embedding, counting how many texts it was asked to embed."""
+
+    calls: int = 0
+    texts: int = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        self.texts += len(texts)
+        return super().embed_documents(texts)
+
+
+def corpus(root: Path) -> Path:
+    """Three documents under ``root``: a.txt (dated), sub/b.md and c.html."""
+    write(root / "a.txt", "date 2020-01-02 Alpha report.\n\n" + PARA * 20)
+    write(root / "sub" / "b.md", "# Beta notes\n\n" + PARA * 8 + "\n\nThe beta ends here.")
+    write(root / "c.html", f"<html><title>Gamma</title><body><p>{PARA * 3}</p></body></html>")
+    return root
+
+
+def stored(settings: IngestSettings):
+    """Every chunk in the index ``settings`` name."""
+    from ingest import open_index
+
+    index = open_index(settings)
+    try:
+        return list(index.iter_chunks())
+    finally:
+        index.close()
+
+
+# ---------------------------------------------------------------- a Chroma server
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory) -> Iterator[tuple[str, int]]:
+    """A ``chroma run`` server on 127.0.0.1 and a free port; (host, port)."""
+    import httpx
+
+    chroma = Path(sys.executable).parent / "chroma"
+    if not chroma.exists():
+        pytest.fail(f"no chroma executable at {chroma} (pip install chromadb in this venv)")
+    base = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log_path = base / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(chroma), "run", "--path", str(base / "data"), "--host", "127.0.0.1"]
+            + ["--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"chroma run exited with {proc.returncode} before answering on port "
+                    f"{port}: {log_path.read_text(errors='replace')[-2000:]}"
+                )
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"chroma run (pid {proc.pid}) did not answer on port {port} within "
+                        f"{START_TIMEOUT_S:.0f} s: {log_path.read_text(errors='replace')[-2000:]}"
+                    )
+                time.sleep(0.1)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def server_settings(index_dir: Path, server: tuple[str, int], **changes) -> IngestSettings:
+    """Fake-embedding settings for a new collection on ``server`` (host, port), with the
+    manifest and BM25 side in ``index_dir``."""
+    from ingest import IngestSettings
+
+    host, port = server
+    return IngestSettings(
+        index_dir=index_dir,
+        embedding_model="fake",
+        progress=False,
+        chroma_host=host,
+        chroma_port=port,
+        collection=f"t{next(_names)}-{uuid.uuid4().hex[:8]}",
+    ).replace(**changes)
+
+
+# ---------------------------------------------------------------- the seed article and app
+
+
+def seed_body() -> str:
+    """The seed article's text as ingested (header removed)."""
+    from ingest import load_document
+
+    return load_document(SEED).text
+
+
+def assert_cited(answer: Answer, expected: str) -> None:
+    """The answer states ``expected`` and a citation quotes a sentence of the article that
+    contains it, at the offsets it claims."""
+    body = seed_body()
+    assert not answer.declined, answer.text
+    assert expected.lower() in answer.text.lower(), answer.text
+    assert re.search(r"\[\d+\]", answer.text)
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert numbers == {c.n for c in answer.citations}
+    for c in answer.citations:
+        assert body[c.start : c.end] == c.quote
+        assert c.source == SEED.name and c.date == "2018-03-22"
+    assert any(expected.lower() in c.quote.lower() for c in answer.citations)
 
 
 def serve_seed_app(base: Path):

@@ -206,33 +206,44 @@ def test_no_index_starts_with_a_message_and_an_upload_builds_it(
     assert "June" in message
 
 
+class CountedCondition(threading.Condition):
+    """A Condition that counts its waits: a thread blocked in the lock releases ``waits``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = threading.Semaphore(0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.release()
+        return super().wait(timeout)
+
+
 def test_read_write_lock_waits_for_readers_and_keeps_new_ones_out():
     lock = ReadWriteLock()
+    lock._cond = CountedCondition()  # to see each thread block, instead of sleeping
     events: list[str] = []
-    reader_in = threading.Event()
 
     def writer() -> None:
         with lock.writing():
             events.append("write")
 
+    def late_reader() -> None:
+        with lock.reading():
+            events.append("late read")
+
     with lock.reading():
         t = threading.Thread(target=writer)
         t.start()
-        time.sleep(0.1)
+        assert lock._cond.waits.acquire(timeout=30), "the writer never blocked"
         assert events == []  # the writer waits for the reader
-
-        def late_reader() -> None:
-            reader_in.set()
-            with lock.reading():
-                events.append("late read")
-
         r = threading.Thread(target=late_reader)
         r.start()
-        reader_in.wait()
-        time.sleep(0.1)
+        assert lock._cond.waits.acquire(timeout=30), "the late reader never blocked"
+        assert events == []  # the late reader waits behind the waiting writer
         events.append("read done")
-    t.join(5)
-    r.join(5)
+    t.join(30)
+    r.join(30)
+    assert not t.is_alive() and not r.is_alive()
     assert events == ["read done", "write", "late read"]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from chatbot import Answer, Chatbot, ChatSettings, QuestionError
 from ingest import IndexMismatchError, IndexMissingError, IngestSettings, ingest_paths
-from tests.conftest import ROOT, SEED, subprocess_env
+from tests.conftest import ROOT, SEED, assert_cited, seed_body, subprocess_env
 
 pytestmark = pytest.mark.model
 SEED_TEXT = None
@@ -28,27 +28,6 @@ def seed_settings(tmp_path_factory) -> ChatSettings:
 @pytest.fixture(scope="module")
 def bot(seed_settings) -> Chatbot:
     return Chatbot(seed_settings)
-
-
-def seed_body() -> str:
-    from ingest import load_document
-
-    return load_document(SEED).text
-
-
-def assert_cited(answer: Answer, expected: str) -> None:
-    """The answer states ``expected`` and a citation quotes a sentence of the article that
-    contains it, at the offsets it claims."""
-    body = seed_body()
-    assert not answer.declined, answer.text
-    assert expected.lower() in answer.text.lower(), answer.text
-    assert re.search(r"\[\d+\]", answer.text)
-    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
-    assert numbers == {c.n for c in answer.citations}
-    for c in answer.citations:
-        assert body[c.start : c.end] == c.quote
-        assert c.source == SEED.name and c.date == "2018-03-22"
-    assert any(expected.lower() in c.quote.lower() for c in answer.citations)
 
 
 QUESTIONS = [

@@ -1,115 +1,39 @@
-"""The index contract against a real Chroma server (``chroma run``), not the embedded store.
+"""The index on a real Chroma server (``chroma run``), not the embedded store: what only a
+server has (collection metadata, readers on other machines, a second writer, an unreachable
+server). The index contract itself runs against the server in test_index_contract.
 
-One server for the module, started on a free loopback port and stopped by its process id.
-Each test gets its own collection on it and its own local index_dir (manifest and BM25).
+One server for the session (conftest's ``chroma_server``), started on a free loopback port and
+stopped by its process id. Each test gets its own collection on it and its own local
+index_dir (manifest and BM25).
 """
 
 from __future__ import annotations
 
-import itertools
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import tests.test_index_contract as contract
 from ingest import IndexMismatchError, IngestError, IngestSettings, ingest_paths, open_index
-from ingest.store import GENERATION_KEY, OWNER_KEY
-from tests.conftest import ROOT, SEED, free_port, write
-from tests.test_index_contract import PARA, CountingEmbedding, corpus, stored
-
-START_TIMEOUT_S = 30.0
-_names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory) -> Iterator[tuple[str, int]]:
-    """A ``chroma run`` server on 127.0.0.1 and a free port; (host, port)."""
-    import httpx
-
-    chroma = Path(sys.executable).parent / "chroma"
-    if not chroma.exists():
-        pytest.fail(f"no chroma executable at {chroma} (pip install chromadb in this venv)")
-    base = tmp_path_factory.mktemp("chroma-server")
-    port = free_port()
-    log_path = base / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(chroma), "run", "--path", str(base / "data"), "--host", "127.0.0.1"]
-            + ["--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"chroma run exited with {proc.returncode} before answering on port "
-                    f"{port}: {log_path.read_text(errors='replace')[-2000:]}"
-                )
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"chroma run (pid {proc.pid}) did not answer on port {port} within "
-                        f"{START_TIMEOUT_S:.0f} s: {log_path.read_text(errors='replace')[-2000:]}"
-                    )
-                time.sleep(0.1)
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def server_settings(index_dir: Path, server: tuple[str, int], **changes) -> IngestSettings:
-    host, port = server
-    return IngestSettings(
-        index_dir=index_dir,
-        embedding_model="fake",
-        progress=False,
-        chroma_host=host,
-        chroma_port=port,
-        collection=f"t{next(_names)}-{uuid.uuid4().hex[:8]}",
-    ).replace(**changes)
+from ingest.collection import GENERATION_KEY, OWNER_KEY
+from tests.conftest import (
+    PARA,
+    ROOT,
+    SEED,
+    CountingEmbedding,
+    assert_cited,
+    corpus,
+    free_port,
+    server_settings,
+    stored,
+    write,
+)
 
 
 @pytest.fixture
 def fake_settings(tmp_path: Path, chroma_server) -> IngestSettings:
-    """Overrides conftest's: the contract tests below then run against the server."""
+    """Overrides conftest's: every test here uses a collection on the server."""
     return server_settings(tmp_path / "index", chroma_server)
-
-
-# The index contract, verbatim, against the server (they take ``fake_settings``).
-test_ingest_twice_adds_nothing_and_embeds_nothing = (
-    contract.test_ingest_twice_adds_nothing_and_embeds_nothing
-)
-test_touched_but_identical_file_is_unchanged = contract.test_touched_but_identical_file_is_unchanged
-test_changed_file_replaces_only_its_chunks = contract.test_changed_file_replaces_only_its_chunks
-test_deleted_file_loses_its_chunks = contract.test_deleted_file_loses_its_chunks
-test_deletion_is_scoped_to_the_folder_ingested = (
-    contract.test_deletion_is_scoped_to_the_folder_ingested
-)
-test_chunking_settings_change_rechunks_every_document = (
-    contract.test_chunking_settings_change_rechunks_every_document
-)
-test_dry_run_changes_nothing = contract.test_dry_run_changes_nothing
-test_bad_file_is_reported_and_stored_data_kept = (
-    contract.test_bad_file_is_reported_and_stored_data_kept
-)
-test_model_mismatch_is_refused = contract.test_model_mismatch_is_refused
-test_search_finds_the_chunk_for_its_own_text = contract.test_search_finds_the_chunk_for_its_own_text
 
 
 def test_nothing_is_stored_locally_but_manifest_and_bm25(tmp_path, fake_settings):
@@ -258,7 +182,6 @@ def test_question_answered_from_the_server(tmp_path, chroma_server):
     another (empty) index_dir answers from it, with a citation into the seed article."""
     from chatbot.chain import Chatbot
     from chatbot.config import ChatSettings
-    from tests.test_chatbot_seed import assert_cited
 
     settings = server_settings(
         tmp_path / "ingester", chroma_server, embedding_model="all-MiniLM-L6-v2"

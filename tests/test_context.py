@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-import ingest.pipeline
+import ingest.plan
 from chatbot.types import Passage
 from ingest import IngestSettings, ingest_paths, load_document, open_index
 from ingest.context import MAX_PART_CHARS, document_context
-from ingest.loaders import parse_header
+from ingest.header import parse_header
 from tests.conftest import SEED, write
 
 TITLE = "Rates hold steady as lenders brace for a slower winter"
@@ -269,7 +269,7 @@ def test_a_new_context_scheme_reembeds_every_document_once(tmp_path, fake_settin
     docs = news_corpus(tmp_path / "docs")
     first = ingest_paths([docs], fake_settings)
     before = {c.id for c in stored(fake_settings)}
-    monkeypatch.setattr(ingest.pipeline, "CONTEXT_VERSION", "test-next")
+    monkeypatch.setattr(ingest.plan, "CONTEXT_VERSION", "test-next")
     spy = SpyEmbedding(size=384, seen=[])
     report = ingest_paths([docs], fake_settings, embeddings=spy)
     assert sorted(w.found.source for w in report.plan.update) == ["news.txt", "other.txt"]

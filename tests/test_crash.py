@@ -1,4 +1,8 @@
-"""Kill a real ingest subprocess mid-write: the index must stay usable and the rerun exact."""
+"""Kill a real ingest subprocess mid-write: the index must stay usable and the rerun exact.
+
+Each run is killed at a named step of the pipeline (SIGKILL from inside, right after that
+library call returns), not after a guessed delay: every kill lands mid-write however busy
+the machine is."""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +17,6 @@ import pytest
 
 from ingest import IngestSettings, open_index
 from ingest.lexical import LexicalIndex
-from ingest.manifest import Manifest
 from tests.conftest import subprocess_env, write
 
 WORDS = (
@@ -32,23 +34,62 @@ def make_corpus(root: Path, files: int = 24, paras: int = 40) -> None:
         write(root / f"doc{f:02d}.txt", body)
 
 
-def run_ingest(docs: Path, index_dir: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "ingest",
-        str(docs),
-        "--index-dir",
-        str(index_dir),
-        "--embedding-model",
-        "fake",
-        "--batch-size",
-        "1",
-        "-q",
-    ]
-    return subprocess.Popen(
-        cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+# Runs ``python -m ingest ARGS`` with one library call wrapped so that the process SIGKILLs
+# itself (no cleanup, no finally blocks: a real crash) right after the Nth call of it returns.
+KILLER = """
+import os, signal, sys
+from importlib import import_module
+
+where, n = sys.argv[1], int(sys.argv[2])
+module, _, attr = where.partition(":")
+owner_name, name = attr.split(".")
+owner = getattr(import_module(module), owner_name)
+real = getattr(owner, name)
+calls = 0
+
+def dying(*args, **kwargs):
+    global calls
+    result = real(*args, **kwargs)
+    calls += 1
+    if calls == n:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+setattr(owner, name, dying)
+from ingest.__main__ import main
+
+sys.exit(main(sys.argv[3:]))
+"""
+# Where the runs below die, in order: each is a step the pipeline takes with data half
+# written, and each run resumes what the one before it left. The corpus changes after the
+# first kill (the chunks it stored of doc03 and doc05 are then owned by no document: only
+# the orphan sweep removes them) and before the 5th (an update's replaced chunks). The first
+# kill leaves chunks stored, so this process, which reads the index after every kill, never
+# opens it empty (Chroma would cache the empty collection's vector segment as missing).
+KILL_POINTS = [
+    ("ingest.store:DocIndex.upsert", 1),  # a wave's chunks stored, not committed
+    ("ingest.manifest:Manifest.commit", 1),  # one wave committed, the next not started
+    ("ingest.embeddings:LazyEmbeddings.embed_documents", 100),  # mid-wave, nothing stored yet
+    ("ingest.segment:Segment.save", 1),  # all committed, a BM25 segment file written, no list
+    ("ingest.store:DocIndex.delete", 1),  # replaced chunks removed, their document not committed
+    ("ingest.store:DocIndex.publish_generation", 1),  # all committed, BM25 not updated
+]
+REWRITTEN = {
+    "doc03.txt": "A rewritten short document about the water budget.",
+    "doc07.txt": "The council published its plan for the harbour.",
+}
+
+
+def run_ingest(docs: Path, index_dir: Path, kill_after: tuple[str, int] | None = None):
+    """``python -m ingest`` (fake embedding, one chunk per model call), optionally dying
+    right after the ``kill_after`` = (module:Class.method, n)th call returns."""
+    args = [str(docs), "--index-dir", str(index_dir), "--embedding-model", "fake"]
+    args += ["--batch-size", "1", "-q"]
+    if kill_after is None:
+        cmd = [sys.executable, "-m", "ingest", *args]
+    else:
+        cmd = [sys.executable, "-c", KILLER, kill_after[0], str(kill_after[1]), *args]
+    return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=120)
 
 
 def assert_consistent(settings: IngestSettings) -> None:
@@ -69,69 +110,41 @@ def assert_consistent(settings: IngestSettings) -> None:
         index.close()
 
 
-def wait_for_manifest(proc: subprocess.Popen, index_dir: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not Manifest.exists(index_dir) and proc.poll() is None:
-        assert time.monotonic() < deadline, "the ingest never opened its index"
-        time.sleep(0.01)
-
-
-def time_to_write(docs: Path, index_dir: Path) -> float:
-    """Seconds an uninterrupted ingest of ``docs`` spends after opening its index: kills are
-    timed inside that window, however fast this machine is today."""
-    proc = run_ingest(docs, index_dir)
-    wait_for_manifest(proc, index_dir)
-    opened = time.monotonic()
-    proc.communicate(timeout=120)
-    assert proc.returncode == 0
-    return max(time.monotonic() - opened, 0.2)
-
-
 @pytest.mark.slow
 def test_killed_ingest_leaves_a_usable_index_and_the_rerun_finishes(tmp_path):
     docs = tmp_path / "docs"
     make_corpus(docs)
     index_dir = tmp_path / "index"
     settings = IngestSettings(index_dir=index_dir, embedding_model="fake", progress=False)
-    rng = random.Random()
-    seed = rng.randrange(10**6)
-    rng.seed(seed)
-    writing = time_to_write(docs, tmp_path / "calibration")
-    kills = 0
-    for attempt in range(4):
-        if attempt == 2:  # change the corpus between kills: updates and deletes interrupted too
-            write(docs / "doc03.txt", "A rewritten short document about the water budget.")
+    for attempt, point in enumerate(KILL_POINTS):
+        if attempt == 1:
+            write(docs / "doc03.txt", REWRITTEN["doc03.txt"])
             (docs / "doc05.txt").unlink()
-        proc = run_ingest(docs, index_dir)
-        wait_for_manifest(proc, index_dir)
-        time.sleep(rng.uniform(0.05, 0.9) * writing)  # somewhere inside the writing
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(timeout=30)
+        if attempt == 4:
+            write(docs / "doc07.txt", REWRITTEN["doc07.txt"])
+        run = run_ingest(docs, index_dir, kill_after=point)
+        assert run.returncode == -signal.SIGKILL, f"the run never reached {point}: {run.stderr}"
         # The index opens and answers queries right after the kill.
         index = open_index(settings)
         try:
-            if index.count():
-                assert index.search("water budget", k=3), f"seed {seed}"
-                assert index.lexical_search("water budget", 3), f"seed {seed}"
+            assert index.count(), point  # every kill leaves chunks stored (the first: orphans)
+            assert index.search("water budget", k=3), point
+            assert index.lexical_search("water budget", 3), point
         finally:
             index.close()
-    assert kills >= 2, f"the run finished before most kills (seed {seed}); make the corpus bigger"
 
     final = run_ingest(docs, index_dir)
-    out, err = final.communicate(timeout=120)
-    assert final.returncode == 0, err
+    assert final.returncode == 0, final.stderr
     assert_consistent(settings)
     index = open_index(settings)
     try:
         sources = {c.metadata["source"] for c in index.iter_chunks()}
         assert "doc05.txt" not in sources and len(sources) == 23
-        doc03 = [c for c in index.iter_chunks() if c.metadata["source"] == "doc03.txt"]
-        assert [c.text for c in doc03] == ["A rewritten short document about the water budget."]
+        for source, text in REWRITTEN.items():
+            chunks = [c for c in index.iter_chunks() if c.metadata["source"] == source]
+            assert [c.text for c in chunks] == [text]
     finally:
         index.close()
 
     again = run_ingest(docs, index_dir)
-    out, _ = again.communicate(timeout=60)
-    assert "added 0, updated 0, deleted 0, unchanged 23" in out
+    assert "added 0, updated 0, deleted 0, unchanged 23" in again.stdout

@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from ingest import (
     EXIT_NOTHING_DONE,
@@ -19,42 +18,15 @@ from ingest import (
     load_document,
     open_index,
 )
-from ingest.store import stored_context
-from tests.conftest import SEED, write
+from ingest.context import stored_context
+from tests.conftest import PARA, SEED, CountingEmbedding, corpus, stored, write
 
-PARA = (
-    "The council voted on the new water policy after a long debate about costs. "
-    "Members who opposed it said the plan would raise bills for older residents. "
-)
-
-
-class CountingEmbedding(DeterministicFakeEmbedding):
-    """The fake embedding, counting how many texts it was asked to embed."""
-
-    calls: int = 0
-    texts: int = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.calls += 1
-        self.texts += len(texts)
-        return super().embed_documents(texts)
+# The contract holds for the embedded store and for a Chroma server (``chroma run``): these
+# tests run against both (conftest's ``fake_settings`` with an indirect parameter).
+BACKENDS = pytest.mark.parametrize("fake_settings", ["embedded", "server"], indirect=True)
 
 
-def corpus(root: Path) -> Path:
-    write(root / "a.txt", "date 2020-01-02 Alpha report.\n\n" + PARA * 20)
-    write(root / "sub" / "b.md", "# Beta notes\n\n" + PARA * 8 + "\n\nThe beta ends here.")
-    write(root / "c.html", f"<html><title>Gamma</title><body><p>{PARA * 3}</p></body></html>")
-    return root
-
-
-def stored(settings: IngestSettings):
-    index = open_index(settings)
-    try:
-        return list(index.iter_chunks())
-    finally:
-        index.close()
-
-
+@BACKENDS
 def test_ingest_twice_adds_nothing_and_embeds_nothing(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     emb = CountingEmbedding(size=384)
@@ -70,6 +42,7 @@ def test_ingest_twice_adds_nothing_and_embeds_nothing(tmp_path, fake_settings):
     assert sorted(c.id for c in stored(fake_settings)) == before
 
 
+@BACKENDS
 def test_touched_but_identical_file_is_unchanged(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
@@ -80,6 +53,7 @@ def test_touched_but_identical_file_is_unchanged(tmp_path, fake_settings):
     assert len(report.plan.unchanged) == 3 and emb.texts == 0
 
 
+@BACKENDS
 def test_changed_file_replaces_only_its_chunks(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
@@ -124,6 +98,7 @@ def test_editing_a_paragraph_reembeds_only_the_chunks_that_changed(tmp_path, fak
     assert any("street lighting" in c.text for c in chunks)
 
 
+@BACKENDS
 def test_deleted_file_loses_its_chunks(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
@@ -136,6 +111,7 @@ def test_deleted_file_loses_its_chunks(tmp_path, fake_settings):
     index.close()
 
 
+@BACKENDS
 def test_deletion_is_scoped_to_the_folder_ingested(tmp_path, fake_settings):
     one = corpus(tmp_path / "one")
     two = write(tmp_path / "two" / "x.txt", PARA).parent
@@ -181,6 +157,7 @@ def test_chunk_ids_are_deterministic_across_indexes(tmp_path):
     assert ids[0] == ids[1]
 
 
+@BACKENDS
 def test_chunking_settings_change_rechunks_every_document(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
@@ -191,6 +168,7 @@ def test_chunking_settings_change_rechunks_every_document(tmp_path, fake_setting
     assert len({c.id for c in chunks}) == len(chunks) == report.chunks_total
 
 
+@BACKENDS
 def test_dry_run_changes_nothing(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     report = ingest_paths([docs], fake_settings, dry_run=True)
@@ -200,6 +178,7 @@ def test_dry_run_changes_nothing(tmp_path, fake_settings):
     index.close()
 
 
+@BACKENDS
 def test_bad_file_is_reported_and_stored_data_kept(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
@@ -231,6 +210,7 @@ def test_nothing_done_exit_code(tmp_path, fake_settings):
     assert str(report.plan.failed[0]).endswith("missing: no such file or directory")
 
 
+@BACKENDS
 def test_model_mismatch_is_refused(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)
@@ -248,6 +228,7 @@ def test_open_missing_index_names_the_command(tmp_path):
         open_index(settings)
 
 
+@BACKENDS
 def test_search_finds_the_chunk_for_its_own_text(tmp_path, fake_settings):
     docs = corpus(tmp_path / "docs")
     ingest_paths([docs], fake_settings)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import random
+import threading
 from pathlib import Path
 
 import pytest
 
 from ingest import ingest_paths, open_index
-from ingest.lexical import MAX_SEGMENTS, LexicalIndex, Segment, tokenize
+from ingest.lexical import MAX_SEGMENTS, LexicalIndex
+from ingest.segment import Segment, tokenize
 from ingest.store import DocIndex
 from tests.conftest import write
 
@@ -257,7 +260,7 @@ def test_a_reader_keeps_its_bm25_while_an_ingest_runs_then_follows(
 ):
     """Mid-run the manifest moves wave by wave but BM25 is saved at the end: a reader does not
     chase the waves (each would list every id), it keeps its state until the run is over."""
-    from ingest.store import write_lock
+    from ingest.lock import write_lock
 
     docs = _many_files(tmp_path / "docs", 10)
     ingest_paths([docs], fake_settings)
@@ -289,11 +292,47 @@ def test_a_reader_keeps_its_bm25_while_an_ingest_runs_then_follows(
         reader.close()
 
 
-def test_a_reader_probing_the_lock_never_makes_an_ingest_fail(tmp_path, fake_settings):
-    import threading
+class RacingFlock:
+    """``fcntl`` as ``ingest.lock`` sees it, making the race the probe test is about happen:
+    once armed, the next reader probe that gets its shared lock keeps it until a writer has
+    tried to take the lock and found it held (a reader probing at the very moment an ingest
+    starts). Counts those collisions."""
+
+    LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_SH, fcntl.LOCK_NB, fcntl.LOCK_UN
+
+    def __init__(self) -> None:
+        self.armed = threading.Event()
+        self.holding = threading.Event()
+        self.collided = threading.Event()
+        self.collisions = 0
+
+    def flock(self, fh, operation: int) -> None:
+        try:
+            fcntl.flock(fh, operation)
+        except BlockingIOError:
+            if operation & fcntl.LOCK_EX:  # a writer found a reader's lock
+                self.collisions += 1
+                self.collided.set()
+            raise
+        if operation & fcntl.LOCK_SH and self.armed.is_set():
+            self.armed.clear()
+            self.holding.set()
+            self.collided.wait(10)  # hold it across a writer's attempt
+            self.collided.clear()
+            self.holding.clear()
+
+
+def test_a_reader_probing_the_lock_never_makes_an_ingest_fail(tmp_path, fake_settings, monkeypatch):
+    """A reader's probe (``ingest_running``: a shared lock held for microseconds) can hold
+    the lock just when an ingest takes it: the writer retries instead of failing. Each of
+    the 30 ingests below starts while a probe holds the lock, and the probe keeps running
+    meanwhile, so the natural races happen too."""
+    import ingest.lock
 
     docs = _many_files(tmp_path / "docs", 5)
     ingest_paths([docs], fake_settings)
+    race = RacingFlock()
+    monkeypatch.setattr(ingest.lock, "fcntl", race)
     reader = open_index(fake_settings)
     stop = threading.Event()
 
@@ -306,8 +345,12 @@ def test_a_reader_probing_the_lock_never_makes_an_ingest_fail(tmp_path, fake_set
     try:
         for i in range(30):
             write(docs / f"new{i}.txt", f"Note {i} about the harbour.")
+            race.armed.set()
+            assert race.holding.wait(10), "the probe never took the lock"
             assert ingest_paths([docs], fake_settings).exit_code == 0
+            assert race.collisions >= i + 1  # this ingest met the probe's lock, and retried
     finally:
         stop.set()
+        race.collided.set()
         thread.join()
         reader.close()

@@ -1,4 +1,5 @@
-"""ingest.loaders: reading .txt/.md/.html/.pdf/.docx into text + metadata, and discovery."""
+"""ingest.loaders, formats, header, discovery: reading .txt/.md/.html/.pdf/.docx into text +
+metadata, and finding the files to read."""
 
 from __future__ import annotations
 
@@ -9,21 +10,15 @@ import os
 import random
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from ingest.loaders import (
-    SUPPORTED_EXTENSIONS,
-    LoadError,
-    discover,
-    load_document,
-    split_header,
-    title_from_text,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "seeds" / "000_762628c52ecf43e6.txt"
+from ingest.discovery import discover
+from ingest.errors import LoadError
+from ingest.formats import SUPPORTED_EXTENSIONS
+from ingest.header import split_header, title_from_text
+from ingest.loaders import load_document
+from tests.conftest import HTML_PAGE, PDF_PAGES, SEED, docx_bytes, pdf_bytes, write
 
 
 @pytest.fixture(autouse=True)
@@ -34,93 +29,6 @@ def _quiet_pypdf():
     logger.setLevel(logging.CRITICAL)
     yield
     logger.setLevel(level)
-
-
-# ---------------------------------------------------------------- builders (also used by
-# test_splitter.py)
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
-
-
-def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
-    """A real PDF with one page per entry (Helvetica, so plain ASCII text)."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    if title:
-        pdf.set_title(title)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    return bytes(pdf.output())
-
-
-PDF_PAGES = [
-    "Apples grow on trees in the orchard. The apple harvest starts in September.",
-    "Bananas ripen in warm climates. A banana plant is really a giant herb.",
-    "Cherries are small stone fruits. Cherry blossoms open in spring.",
-]
-
-
-def docx_bytes(*, core_title: str | None = None) -> bytes:
-    """Title paragraph, body paragraphs, a table (one merged cell), an empty paragraph."""
-    import docx
-
-    document = docx.Document()
-    if core_title:
-        document.core_properties.title = core_title
-    document.add_paragraph("Quarterly Sales Report", style="Title")
-    document.add_paragraph("Revenue rose in every region during the third quarter.")
-    document.add_paragraph("")
-    table = document.add_table(rows=3, cols=2)
-    table.cell(0, 0).text = "Region"
-    table.cell(0, 1).text = "Sales"
-    table.cell(1, 0).text = "North"
-    table.cell(1, 1).text = "42"
-    merged = table.cell(2, 0).merge(table.cell(2, 1))
-    merged.text = "Totals pending"
-    document.add_paragraph("The closing paragraph comes after the table.")
-    buf = io.BytesIO()
-    document.save(buf)
-    return buf.getvalue()
-
-
-HTML_PAGE = """<!DOCTYPE html>
-<html>
-<head>
-  <title>Garden Notes</title>
-  <meta name="date" content="2020-05-17">
-  <style>.x { color: red } STYLE_SECRET</style>
-  <script>var SCRIPT_SECRET = 1;</script>
-</head>
-<body>
-  <header><div>HEADER_SECRET site banner</div></header>
-  <nav><a href="/">NAV_SECRET home</a> <a href="/b">blog</a></nav>
-  <main>
-    <h1>Growing tomatoes</h1>
-    <p>Tomatoes need <b>plenty</b> of sun and a
-       <a href="/water">regular watering</a> schedule to thrive.</p>
-    <p>Prune the side shoots weekly.</p>
-    <ul><li>Stake the plants early.</li><li>Mulch the soil.</li></ul>
-    <table><tr><th>Variety</th><th>Days</th></tr><tr><td>Roma</td><td>75</td></tr></table>
-    <!-- COMMENT_SECRET -->
-    <pre>line one
-  line two</pre>
-  </main>
-  <aside>ASIDE_SECRET related posts</aside>
-  <footer>FOOTER_SECRET copyright</footer>
-  <script>console.log("SCRIPT2_SECRET")</script>
-</body>
-</html>
-"""
 
 
 # ---------------------------------------------------------------- text and markdown

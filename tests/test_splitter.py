@@ -11,7 +11,7 @@ import pytest
 from ingest.config import MODEL_WINDOW_TOKENS
 from ingest.loaders import load_document
 from ingest.splitter import Chunk, TokenSplitter
-from tests.test_loaders import HTML_PAGE, PDF_PAGES, SEED, docx_bytes, pdf_bytes, write
+from tests.conftest import HTML_PAGE, PDF_PAGES, SEED, docx_bytes, pdf_bytes, write
 
 SIZES = [(200, 40), (64, 16), (16, 4), (254, 0)]
 
@@ -206,7 +206,10 @@ def test_chunk_size_over_the_model_window_is_capped():
 
 def test_split_is_deterministic(splitter):
     text = prose(200)
-    assert splitter.split(text) == splitter.split(text)
+    chunks = check_chunks(splitter, text)
+    assert len(chunks) > 1 and chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
+    assert splitter.split(text) == chunks  # the same call again
+    assert TokenSplitter("fake", 200, 40).split(text) == chunks  # another splitter
 
 
 def test_count_tokens_uses_the_minilm_tokenizer(splitter):
