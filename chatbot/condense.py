@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.text import QUESTION_STOPWORDS
+
 # Words that point back into the conversation.
 _PRONOUNS = {
     "he": "",
@@ -21,58 +23,7 @@ _PRONOUNS = {
 _BACK_REFERENCES = {"it", "its", "this", "that", "these", "those", "there", "then", "so", "also"}
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "why", "what else", "anything else")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’.-]*")
-_STOP = {
-    "a",
-    "an",
-    "the",
-    "of",
-    "to",
-    "in",
-    "on",
-    "for",
-    "and",
-    "or",
-    "is",
-    "are",
-    "was",
-    "were",
-    "be",
-    "did",
-    "do",
-    "does",
-    "what",
-    "who",
-    "whom",
-    "when",
-    "where",
-    "why",
-    "how",
-    "which",
-    "with",
-    "about",
-    "by",
-    "as",
-    "at",
-    "from",
-    "that",
-    "this",
-    "it",
-    "say",
-    "said",
-    "tell",
-    "me",
-    "you",
-    "i",
-    "we",
-    "can",
-    "could",
-    "would",
-    "should",
-    "will",
-    "has",
-    "have",
-    "had",
-}
+_STOP = QUESTION_STOPWORDS
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chatbot.types import Passage
+from ingest.text import CITATION_LIST_RE, CITATION_RE
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -55,7 +56,6 @@ unchanged. Do not answer the question. Output only the standalone question, on o
 in the language of the follow-up."""
 
 _PASSAGE_TAG = re.compile(r"<(\s*/?\s*passages?\b)", re.IGNORECASE)
-_CITATION = re.compile(r"\s*\[\d+(?:\s*[,;-]\s*\d+)*\]")
 
 
 def neutralise_passage_text(text: str) -> str:
@@ -127,7 +127,7 @@ def normalise_history(
             raise ValueError(f"history[{i}] has role {role!r}; expected 'user' or 'assistant'")
         text = _content_text(item.get("content"))
         if role == "assistant":
-            text = _CITATION.sub("", text)
+            text = CITATION_LIST_RE.sub("", text)
         text = text.strip()
         if not text:
             continue
@@ -199,7 +199,7 @@ def is_refusal(text: str) -> bool:
     t = t.strip(" \t\"'*_`>#-")
     if not t:
         return True
-    if re.search(r"\[\d+\]", t):
+    if CITATION_RE.search(t):
         return False
     if _REFUSAL_START.match(t):
         return True
