@@ -12,6 +12,15 @@ from typing import TYPE_CHECKING
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from chatbot.answer_text import (
+    PARTS_FRAMING,
+    YES_NO_FRAMING,
+    closest_citation,
+    decline_text,
+    document_name,
+    source_label,
+    word_chunks,
+)
 from chatbot.cite import check_citations
 from chatbot.condense import Condensed, condense
 from chatbot.config import ChatSettings
@@ -21,7 +30,7 @@ from chatbot.question import shape as question_shape
 from chatbot.relevance import CorpusStats
 from chatbot.sentences import content_terms
 from chatbot.similarity import SentenceSimilarity
-from chatbot.types import Answer, Citation, Passage, Trace
+from chatbot.types import Answer, Passage, Trace
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -31,7 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-DECLINE_PREFIX = "The documents don't say"
 
 
 class QuestionError(ValueError):
@@ -295,7 +303,7 @@ class Chatbot:
         self._cite(turn)
         turn.timings["total"] = _ms(t)
         if self._chat_model is None and turn.answer is not None:
-            yield from _word_chunks(turn.answer.text)
+            yield from word_chunks(turn.answer.text)
 
     # ---- public API
     def _turn(self, question: str, history: list[dict] | None, k: int | None) -> Turn:
@@ -357,10 +365,6 @@ def build_chain(bot: Chatbot) -> Runnable:
     )
 
 
-YES_NO_FRAMING = "Quoting alone cannot settle this question; here is what each source says:"
-PARTS_FRAMING = "Here is what each source says:"
-
-
 def _quote(
     turn: Turn, quoted: list[tuple[Passage, int, int]], framing: list[str], labelled: bool
 ) -> None:
@@ -382,37 +386,6 @@ def _quote(
     turn.declined = False
 
 
-def document_name(p: Passage) -> str:
-    """“Title” (source, date) — or the file name where the title is only the opening words."""
-    title = p.title if p.title and not p.title_is_excerpt else p.source
-    label = source_label(p, fallback="")
-    return f"“{title}” ({label})" if label else f"“{title}”"
-
-
-def source_label(p: Passage, fallback: str | None = None) -> str:
-    """Who published the passage's document and when ("TechCrunch, October 5, 2023"), else
-    its title."""
-    from ingest.context import document_context
-
-    label = document_context(None, p.publisher, p.date)
-    if label:
-        return label.replace(" | ", ", ")
-    return p.title if fallback is None else fallback
-
-
-def decline_text(reason: str, passages: list[Passage]) -> str:
-    lines = [f"{DECLINE_PREFIX}: {reason}." if reason else f"{DECLINE_PREFIX}."]
-    if passages:
-        lines.append("The closest passages are:")
-        for p in passages[:3]:
-            lines.append(f"- {p.title} ({p.location()})")
-    return "\n".join(lines)
-
-
-def closest_citation(p: Passage) -> Citation:
-    return Citation.from_passage(p, p.n, support=0.0, supported=False)
-
-
 def _clean_history(history: list[dict] | None) -> list[dict]:
     out = []
     for turn in history or []:
@@ -421,12 +394,6 @@ def _clean_history(history: list[dict] | None) -> list[dict]:
             if isinstance(content, str) and content.strip():
                 out.append({"role": turn["role"], "content": content})
     return out[-8:]
-
-
-def _word_chunks(text: str, size: int = 4) -> Iterator[str]:
-    words = re.split(r"(\s+)", text)
-    for i in range(0, len(words), size * 2):
-        yield "".join(words[i : i + size * 2])
 
 
 def _ms(start: float) -> float:

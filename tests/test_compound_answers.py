@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chatbot import Answer, Chatbot, ChatSettings
-from chatbot.chain import YES_NO_FRAMING
+from chatbot.answer_text import YES_NO_FRAMING
 from ingest import IngestSettings, ingest_paths
 from tests.conftest import write
 

@@ -1,0 +1,60 @@
+"""How an extractive answer is written out: framing lines, document labels, the decline text
+with the closest passages, and the word chunks a streamed answer is sent in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from chatbot.types import Citation, Passage
+from ingest.context import document_context
+
+__all__ = [
+    "DECLINE_PREFIX",
+    "PARTS_FRAMING",
+    "YES_NO_FRAMING",
+    "closest_citation",
+    "decline_text",
+    "document_name",
+    "source_label",
+    "word_chunks",
+]
+
+DECLINE_PREFIX = "The documents don't say"
+YES_NO_FRAMING = "Quoting alone cannot settle this question; here is what each source says:"
+PARTS_FRAMING = "Here is what each source says:"
+
+
+def document_name(p: Passage) -> str:
+    """“Title” (source, date) — or the file name where the title is only the opening words."""
+    title = p.title if p.title and not p.title_is_excerpt else p.source
+    label = source_label(p, fallback="")
+    return f"“{title}” ({label})" if label else f"“{title}”"
+
+
+def source_label(p: Passage, fallback: str | None = None) -> str:
+    """Who published the passage's document and when ("TechCrunch, October 5, 2023"), else
+    its title."""
+    label = document_context(None, p.publisher, p.date)
+    if label:
+        return label.replace(" | ", ", ")
+    return p.title if fallback is None else fallback
+
+
+def decline_text(reason: str, passages: list[Passage]) -> str:
+    lines = [f"{DECLINE_PREFIX}: {reason}." if reason else f"{DECLINE_PREFIX}."]
+    if passages:
+        lines.append("The closest passages are:")
+        for p in passages[:3]:
+            lines.append(f"- {p.title} ({p.location()})")
+    return "\n".join(lines)
+
+
+def closest_citation(p: Passage) -> Citation:
+    return Citation.from_passage(p, p.n, support=0.0, supported=False)
+
+
+def word_chunks(text: str, size: int = 4) -> Iterator[str]:
+    words = re.split(r"(\s+)", text)
+    for i in range(0, len(words), size * 2):
+        yield "".join(words[i : i + size * 2])
