@@ -18,7 +18,8 @@ _SUMMARY_RE = re.compile(
     r"summari[sz]e|summary|sum\s+up|summ?ary\s+of|tl;?\s?dr|recap|overview|outline|gist"
     r"|give\s+(?:me\s+)?(?:an?\s+)?(?:summary|overview|recap|gist|rundown|brief)"
     r"|(?:what\s+are\s+)?the\s+(?:main|key)\s+(?:points|takeaways|ideas)"
-    r"|what(?:'s|\s+is|\s+are)\s+(?:this|these|it|that|the\s+\w+(?:\s+\w+)?)\s+(?:all\s+)?about"
+    r"|what(?:['’]?s|\s+is|\s+are)\s+(?:it|(?:this|these|that|those|the)(?:\s+\w+){0,2})"
+    r"\s+(?:all\s+)?about"
     r"|what\s+(?:is|are)\s+(?:the\s+)?(?:main\s+)?(?:point|points|topic|subject|gist)"
     r"|(?:what|whats|what's)\s+(?:does|do)\s+(?:this|it)\s+say"
     r"|what\s+happened"
@@ -31,7 +32,7 @@ _REQUEST_WORDS = frozenset(
         "summarize summarise summary sum up tldr tl dr recap overview outline gist give "
         "please can could main key points takeaways ideas point topic subject about happened "
         "article document documents text story piece report memo file page whole brief "
-        "rundown short quick"
+        "rundown short quick whats"
     )
 )
 # Nouns that can name one document among many ("What is the memo about?").

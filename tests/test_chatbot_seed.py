@@ -105,7 +105,10 @@ def test_misspelt_words_are_searched_as_the_words_of_the_article(bot):
     assert "searched for 'jef' as 'jeff', 'sesion' as 'session'" in answer.trace.notes
 
 
-@pytest.mark.parametrize("question", ["Summarize the article", "What is this about?", "tl;dr"])
+@pytest.mark.parametrize(
+    "question",
+    ["Summarize the article", "What is this about?", "what is this article about", "tl;dr"],
+)
 def test_summary_requests_quote_the_central_sentences(bot, question):
     answer = bot.answer(question)
     assert not answer.declined, answer.text
