@@ -16,6 +16,7 @@ __all__ = [
     "closest_citation",
     "decline_text",
     "document_name",
+    "passage_label",
     "source_label",
     "word_chunks",
 ]
@@ -46,8 +47,17 @@ def decline_text(reason: str, passages: list[Passage]) -> str:
     if passages:
         lines.append("The closest passages are:")
         for p in passages[:3]:
-            lines.append(f"- {p.title} ({p.location()})")
+            lines.append(f"- {passage_label(p)} ({p.location()})")
     return "\n".join(lines)
+
+
+def passage_label(p: Passage, words: int = 10) -> str:
+    """The document's title, or, where the title is only the text's opening words (every
+    passage of the document would show the same ones), the passage's own opening words."""
+    if p.title and not p.title_is_excerpt:
+        return p.title
+    head = p.text.split()
+    return " ".join(head[:words]) + ("…" if len(head) > words else "") if head else p.title
 
 
 def closest_citation(p: Passage) -> Citation:

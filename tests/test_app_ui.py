@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,9 @@ def test_sources_panel_flags_weak_support_and_lists_closest_passages_when_declin
     declined = Answer(text="no", declined=True, trace=Trace(passages=[p]))
     out = sources_html(declined)
     assert "closest passages" in out and "docqa-closest" in out and "<mark" not in out
+    excerpt = replace(p, title="Alpha beta", title_is_excerpt=True, text="Gamma delta epsilon.")
+    out = sources_html(Answer(text="no", declined=True, trace=Trace(passages=[excerpt])))
+    assert "Gamma delta epsilon." in out.split('class="docqa-title">')[1].split("</span>")[0]
     assert "Ask a question" in sources_html(None)
 
 

@@ -137,6 +137,16 @@ def test_unanswerable_questions_are_declined(bot, question):
     assert "[" not in answer.text.split("\n", 1)[0]
 
 
+def test_a_decline_names_each_closest_passage_by_its_own_words(bot):
+    """The seed's title is only its opening words: the closest passages are listed by their
+    own opening words, not three times by the same title."""
+    answer = bot.answer("Who won the World Cup in 2018?")
+    assert answer.declined
+    listed = [line for line in answer.text.splitlines() if line.startswith("- ")]
+    assert len(listed) == 3
+    assert len({line.split(" (")[0] for line in listed}) == 3, listed
+
+
 def test_follow_up_uses_the_conversation(bot):
     first = bot.answer("Who wrote the memo on countering the opioid epidemic?")
     assert_cited(first, "Sessions")

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from chatbot.answer_text import passage_label
 from chatbot.types import Answer, Citation, Passage
 
 # Our own markup in chat messages; ``plain_text`` removes it again for the chain's history.
@@ -197,6 +198,10 @@ def highlighted_passage(text: str, span: tuple[int, int] | None) -> str:
     return f'{esc(text[:a])}<mark class="docqa-quote">{esc(text[a:b])}</mark>{esc(text[b:])}'
 
 
+def _chars(p: Passage) -> str:
+    return f"chars {p.start}–{p.end}"
+
+
 def _source_line(title: str, date: str | None, source: str, page: int | None, where: str) -> str:
     bits = [f'<span class="docqa-title">{esc(title or source)}</span>']
     if date:
@@ -244,7 +249,7 @@ def sources_html(answer: Answer | None) -> str:
         items = "".join(
             f'<div class="docqa-source docqa-closest">'
             f'<div class="docqa-source-head">'
-            f"{_source_line(p.title, p.date, p.source, p.page, f'chars {p.start}–{p.end}')}"
+            f"{_source_line(passage_label(p), p.date, p.source, p.page, _chars(p))}"
             f'</div><div class="docqa-passage">{esc(p.text)}</div></div>'
             for p in passages[:3]
         )
