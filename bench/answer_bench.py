@@ -1,7 +1,10 @@
 """Answer latency benchmark: ``Chatbot.answer()`` p50/p95 on the seeds and on a synthetic
-10k-chunk index, plus peak RSS. Prints figures; not a test.
+10k-chunk index, and the launched app's cold start (to the page, to the first answer), peak
+RSS and whether it loaded torch; for each embedding backend in turn (default: torch, then
+ONNX, the default), reading the same indexes. Prints figures; not a test.
 
     .venv/bin/python bench/answer_bench.py [--chunks 10000] [--index-10k DIR] [--repeat 5]
+    .venv/bin/python bench/answer_bench.py --model all-MiniLM-L6-v2      # one backend
 
 The 10k-chunk index is built once (about 6 minutes of embedding on 2 cores) and cached in
 ``bench/out/index-10k`` for re-runs; pass ``--rebuild`` to build it again.
@@ -23,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest import IngestSettings, ingest_paths, set_offline_env  # noqa: E402
+from ingest.config import DEFAULT_MODEL  # noqa: E402
 
 set_offline_env()
 
@@ -70,9 +74,10 @@ def corpus_questions(index_dir: Path, n: int, seed: int = 7) -> list[str]:
     return out
 
 
-def app_peak_rss(index_dir: Path, questions: list[str]) -> float:
-    """Launch ``python -m chatbot`` on a free port, ask through gradio_client, and read the
-    app process's peak RSS (VmHWM) in MB."""
+def app_figures(index_dir: Path, questions: list[str], model: str) -> dict[str, float]:
+    """Launch ``python -m chatbot`` (embedding with ``model``) on a free port, ask through
+    gradio_client; the seconds from launch to the page answering and to the first answer,
+    the app process's peak RSS (VmHWM) in MB and whether it mapped torch's library."""
     import os
     import socket
     import subprocess
@@ -82,7 +87,8 @@ def app_peak_rss(index_dir: Path, questions: list[str]) -> float:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DOCQA_EMBEDDING_MODEL=model)
+    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "chatbot", "--port", str(port), "--index-dir", str(index_dir)],
         env=env,
@@ -98,13 +104,22 @@ def app_peak_rss(index_dir: Path, questions: list[str]) -> float:
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("the app did not start") from None
-                time.sleep(0.5)
+                time.sleep(0.1)
+        page_s = time.monotonic() - started
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        for q in questions:
+        client.predict(questions[0], api_name="/chat")
+        first_s = time.monotonic() - started
+        for q in questions[1:]:
             client.predict(q, api_name="/chat")
         status = Path(f"/proc/{proc.pid}/status").read_text()
         line = next(ln for ln in status.splitlines() if ln.startswith("VmHWM"))
-        return int(line.split()[1]) / 1024
+        torch = "libtorch" in Path(f"/proc/{proc.pid}/maps").read_text()
+        return {
+            "page_s": page_s,
+            "first_answer_s": first_s,
+            "peak_rss_mb": int(line.split()[1]) / 1024,
+            "torch": float(torch),
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -117,18 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--repeat", type=int, default=5, help="passes over the seed questions")
     p.add_argument("--questions", type=int, default=60, help="questions on the big index")
+    p.add_argument(
+        "--model",
+        default=f"torch:{DEFAULT_MODEL},{DEFAULT_MODEL}",
+        help="embedding model(s) the chatbot reads with, comma-separated (default: torch, "
+        "then the default backend, ONNX fp32); the indexes are built once, by the default",
+    )
     args = p.parse_args(argv)
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
 
     from ingest_bench import build_synthetic_corpus
 
     from chatbot import Chatbot, ChatSettings
-
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        seeds = IngestSettings(index_dir=Path(tmp) / "seeds", progress=False)
-        ingest_paths([ROOT / "seeds"], seeds)
-        bot = Chatbot(ChatSettings(index=seeds))
-        rows.append(("seeds", bot.index.count(), time_answers(bot, SEED_QUESTIONS, args.repeat)))
 
     big = IngestSettings(index_dir=args.index_10k, progress=True)
     corpus = args.index_10k.parent / "corpus-10k"
@@ -138,30 +153,49 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         report = ingest_paths([corpus], big)
         print(f"  {report.summary()} in {time.perf_counter() - t:.0f} s")
-    bot = Chatbot(ChatSettings(index=big.replace(progress=False)))
     questions = SEED_QUESTIONS + corpus_questions(args.index_10k, args.questions)
-    rows.append(
-        (f"synthetic {args.chunks // 1000}k", bot.index.count(), time_answers(bot, questions, 1))
-    )
+
+    rows = []
+    apps = []
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = IngestSettings(index_dir=Path(tmp) / "seeds", progress=False)
+        ingest_paths([ROOT / "seeds"], seeds)
+        for model in models:
+            bot = Chatbot(ChatSettings(index=seeds.replace(embedding_model=model)))
+            times = time_answers(bot, SEED_QUESTIONS, args.repeat)
+            rows.append((model, "seeds", bot.index.count(), times))
+            settings = big.replace(progress=False, embedding_model=model)
+            bot = Chatbot(ChatSettings(index=settings))
+            times = time_answers(bot, questions, 1)
+            rows.append((model, f"synthetic {args.chunks // 1000}k", bot.index.count(), times))
+    for model in models:
+        apps.append((model, app_figures(args.index_10k, SEED_QUESTIONS, model)))
 
     print()
-    print(f"{'index':<16}{'chunks':>8}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  target")
-    for name, chunks, times in rows:
+    print(
+        f"{'model':<24}{'index':<16}{'chunks':>8}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'max ms':>9}  target"
+    )
+    for model, name, chunks, times in rows:
         p95 = percentile(times, 0.95)
         verdict = "PASS" if p95 <= 100 else "MISS"
         print(
-            f"{name:<16}{chunks:>8}{len(times):>6}{statistics.median(times):>9.1f}"
+            f"{model:<24}{name:<16}{chunks:>8}{len(times):>6}{statistics.median(times):>9.1f}"
             f"{p95:>9.1f}{max(times):>9.1f}  p95<=100 ms {verdict}"
         )
     print(
         f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
-        "(model + both indexes + chatbot, this process)"
+        "(every model + both indexes + chatbot, this process)"
     )
-    app = app_peak_rss(args.index_10k, SEED_QUESTIONS)
-    print(
-        f"app peak RSS {app:.0f} MB (python -m chatbot on the {args.chunks // 1000}k index, "
-        f"after {len(SEED_QUESTIONS)} questions through gradio_client)"
-    )
+    print()
+    print(f"the app (python -m chatbot) on the {args.chunks // 1000}k index:")
+    print(f"{'model':<24}{'to page s':>10}{'to 1st answer s':>16}{'peak RSS MB':>12}  torch")
+    for model, app in apps:
+        print(
+            f"{model:<24}{app['page_s']:>10.1f}{app['first_answer_s']:>16.1f}"
+            f"{app['peak_rss_mb']:>12.0f}  {'loaded' if app['torch'] else 'not loaded'}"
+        )
+    print(f"(peak RSS after {len(SEED_QUESTIONS)} questions through gradio_client)")
     return 0
 
 

@@ -1,15 +1,17 @@
-"""Ingest benchmark: raw SentenceTransformer.encode vs the ingest pipeline, on the same chunks.
+"""Ingest benchmark: each backend's raw encode vs the ingest pipeline, on the same chunks.
 
 Usage::
 
-    python bench/ingest_bench.py                    # synthetic corpus, >= 2000 chunks
+    python bench/ingest_bench.py                    # torch, then ONNX; synthetic, >= 2000 chunks
+    python bench/ingest_bench.py --model torch:all-MiniLM-L6-v2     # one backend
     python bench/ingest_bench.py --docs DIR         # any folder (copied first; never modified)
     python bench/ingest_bench.py --chunks 500 --json bench.json
 
 One run prints, for the same chunks (those the pipeline's own loader and splitter make):
 
-* raw ``SentenceTransformer.encode`` throughput (chunks/s; batch 32, normalised, the model
-  the pipeline uses, loaded and warmed up first),
+* raw encode throughput (chunks/s; torch's ``SentenceTransformer.encode`` or ONNX Runtime's
+  ``OnnxEmbeddings.encode``, batch 32, normalised, the model the pipeline uses, loaded and
+  warmed up first),
 * pipeline ``ingest_paths`` throughput into a fresh index (chunks/s over the whole call:
   discover, load, split, embed, upsert, commit, BM25 side index),
 * their ratio (target >= 0.95), three ways:
@@ -65,8 +67,9 @@ SEED_FILE = ROOT / "seeds" / "000_762628c52ecf43e6.txt"
 RATIO_TARGET = 0.95
 REINGEST_TARGET = 0.02
 ENCODE_BATCH = 32  # what ingest.embeddings.LazyEmbeddings asks make_embeddings for
-# Timed calls that never nest in one another (encode runs inside embed_documents).
-OUTER_TIMERS = ("embed_documents", "upsert", "update_lexical")
+# Timed calls of the main thread that never nest in one another (encode runs inside
+# embed_documents; upsert runs on the pipeline's writer thread, beside them).
+OUTER_TIMERS = ("embed_documents", "update_lexical")
 
 # ------------------------------------------------------------------ synthetic corpus
 # Deterministic English prose from templates and word lists (no downloads, public domain).
@@ -439,18 +442,33 @@ class Timers:
         return timed
 
 
+def own_encode(model: Any, encode: Callable[..., Any] | None = None) -> Callable[[Any], Any]:
+    """The backend's raw encode of a list of texts, as ingest's model calls it: torch's
+    ``SentenceTransformer.encode`` (batch 32, normalised) or ``OnnxEmbeddings.encode`` (its
+    batch of 32, normalised). ``encode``: the unbound method to call (default the class's)."""
+    from ingest.onnx_backend import OnnxEmbeddings
+
+    fn = encode or type(model).encode
+    if isinstance(model, OnnxEmbeddings):
+        return lambda texts: fn(model, list(texts))
+    return lambda texts: fn(model, texts, batch_size=ENCODE_BATCH, normalize_embeddings=True)
+
+
 @contextmanager
 def instrumented(model: Any, timers: Timers) -> Iterator[None]:
-    """Time SentenceTransformer.encode (this instance), HuggingFaceEmbeddings.embed_documents,
-    chromadb Collection.upsert and DocIndex.update_lexical (the BM25 side index, where the
-    store has one) while the block runs."""
+    """Time the model's encode (this instance: SentenceTransformer's or OnnxEmbeddings'),
+    embed_documents (HuggingFaceEmbeddings and OnnxEmbeddings), chromadb Collection.upsert
+    and DocIndex.update_lexical (the BM25 side index, where the store has one) while the
+    block runs."""
     from chromadb.api.models.Collection import Collection
     from langchain_huggingface import HuggingFaceEmbeddings
 
+    from ingest.onnx_backend import OnnxEmbeddings
     from ingest.store import DocIndex
 
     patches: list[tuple[Any, str, Any]] = [
         (HuggingFaceEmbeddings, "embed_documents", HuggingFaceEmbeddings.embed_documents),
+        (OnnxEmbeddings, "embed_documents", OnnxEmbeddings.embed_documents),
         (Collection, "upsert", Collection.upsert),
     ]
     if hasattr(DocIndex, "update_lexical"):
@@ -540,7 +558,7 @@ def pipeline_run(
                 return out, time.perf_counter() - t
 
             def raw() -> Any:
-                return encode(model, texts, batch_size=ENCODE_BATCH, normalize_embeddings=True)
+                return own_encode(model, encode)(texts)
 
             def real() -> Any:
                 return encode(model, texts, *args, **kwargs)
@@ -627,6 +645,7 @@ class Results:
     rss_end_mb: float
     index_mb: float
     warnings: list[str] = field(default_factory=list)
+    model: str = ""
 
 
 def run(args: argparse.Namespace) -> Results:
@@ -671,7 +690,8 @@ def run(args: argparse.Namespace) -> Results:
         model_load_s = time.perf_counter() - t0
         if LazyEmbeddings(args.model).loaded is not emb:
             warnings.append("pipeline would load a second model instance")
-        model = emb._client
+        model = getattr(emb, "_client", emb)  # torch: the SentenceTransformer; ONNX: itself
+        encode_all = own_encode(model)
         rss_model = current_rss_mb()
         warm = texts[:8]
 
@@ -682,7 +702,7 @@ def run(args: argparse.Namespace) -> Results:
             meter = OtherLoad()
             meter.start()
             t0 = time.perf_counter()
-            vectors = model.encode(texts, batch_size=ENCODE_BATCH, normalize_embeddings=True)
+            vectors = encode_all(texts)
             seconds = time.perf_counter() - t0
             loads["raw"].append(meter.stop())
             assert len(vectors) == len(texts)
@@ -693,7 +713,7 @@ def run(args: argparse.Namespace) -> Results:
             return seconds
 
         # --- warm-up for both: a few texts through encode and through a throwaway index
-        model.encode(warm, batch_size=ENCODE_BATCH, normalize_embeddings=True)
+        encode_all(warm)
         warm_dir = work / "warm"
         warm_dir.mkdir()
         (warm_dir / "warm.txt").write_text("\n\n".join(warm), encoding="utf-8")
@@ -876,6 +896,7 @@ def run(args: argparse.Namespace) -> Results:
             rss_end_mb=current_rss_mb(),
             index_mb=disk_usage_mb(settings.index_dir),
             warnings=warnings,
+            model=args.model,
         )
     finally:
         if args.keep:
@@ -890,6 +911,7 @@ def verdict(ok: bool) -> str:
 
 def table(r: Results) -> str:
     rows: list[tuple[str, str, str]] = [
+        ("model", r.model, ""),
         ("corpus", r.corpus, ""),
         ("files / chunks", f"{r.files} / {r.chunks}", ""),
         (
@@ -932,7 +954,11 @@ def table(r: Results) -> str:
             f"{r.pipeline_embed_documents_s - r.pipeline_encode_s:.2f} s",
             "",
         ),
-        ("  chroma upsert", f"{r.pipeline_upsert_s:.2f} s  ({r.upsert_calls} calls)", ""),
+        (
+            "  chroma upsert",
+            f"{r.pipeline_upsert_s:.2f} s  ({r.upsert_calls} calls, on the writer thread)",
+            "",
+        ),
         ("  BM25 rebuild", f"{r.pipeline_bm25_s:.2f} s", ""),
         ("  other", f"{r.pipeline_other_s:.2f} s", ""),
         (
@@ -1018,7 +1044,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out-dir", type=Path, help="where the temporary corpus and index go")
     p.add_argument("--keep", action="store_true", help="keep the temporary corpus and index")
-    p.add_argument("--model", default=d.embedding_model, help="embedding model spec")
+    p.add_argument(
+        "--model",
+        default=f"torch:{d.embedding_model},{d.embedding_model}",
+        help="embedding model spec, or several, comma-separated, measured in turn (default: "
+        "torch, then the default backend, ONNX fp32)",
+    )
     p.add_argument(
         "--chunk-size", type=int, default=d.chunk_size, help=f"tokens (default {d.chunk_size})"
     )
@@ -1072,26 +1103,55 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--docs {args.docs}: not a folder")
     if args.out_dir:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-    if args.model.startswith("fake"):
-        raise SystemExit("--model fake has no SentenceTransformer to compare against")
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    if not models or any(m.startswith("fake") for m in models):
+        raise SystemExit("--model: name real models ('fake' has no raw encode to compare with)")
     if args.repeats < 1:
         raise SystemExit("--repeats must be at least 1")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    results = run(args)
-    print(table(results))
-    for w in results.warnings:
-        print(f"WARNING: {w}")
-    figures = asdict(results)
-    print("JSON " + json.dumps(figures, sort_keys=True))
+    every: list[Results] = []
+    for model in models:
+        log(f"=== {model}")
+        results = run(argparse.Namespace(**{**vars(args), "model": model}))
+        every.append(results)
+        print(table(results))
+        for w in results.warnings:
+            print(f"WARNING: {w}")
+        print()
+    if len(every) > 1:
+        print(backends_table(every))
+    figures = [asdict(r) for r in every]
+    print("JSON " + json.dumps(figures if len(figures) > 1 else figures[0], sort_keys=True))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    ratio_ok = results.ratio_paired >= RATIO_TARGET if args.paired else results.ratio_pass
-    if args.strict and not (ratio_ok and results.reingest_pass):
-        return 1
-    return 0
+    ok = all(
+        (r.ratio_paired >= RATIO_TARGET if args.paired else r.ratio_pass) and r.reingest_pass
+        for r in every
+    )
+    return 1 if args.strict and not ok else 0
+
+
+def backends_table(every: list[Results]) -> str:
+    """One line per model: raw encode and end-to-end chunks/s, their ratio, Chroma's time."""
+    first = every[0]
+    lines = [
+        f"{'model':<28}{'raw chunks/s':>13}{'ingest chunks/s':>16}{'ratio':>7}{'paired':>8}"
+        f"{'upsert s':>10}{'vs first':>9}",
+    ]
+    for r in every:
+        lines.append(
+            f"{r.model:<28}{r.raw_chunks_per_s:>13.1f}{r.pipeline_chunks_per_s:>16.1f}"
+            f"{r.ratio:>7.3f}{r.ratio_paired:>8.3f}{r.pipeline_upsert_s:>10.2f}"
+            f"{r.pipeline_chunks_per_s / first.pipeline_chunks_per_s:>8.2f}x"
+        )
+    lines.append(
+        f"ratio = ingest / raw encode of the same chunks by the same backend (target >= "
+        f"{RATIO_TARGET}); 'vs first': ingest chunks/s against the first model's, in this run"
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

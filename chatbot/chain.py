@@ -106,12 +106,10 @@ class Chatbot:
     ) -> None:
         from chatbot.retrieve import HybridRetriever
         from ingest import open_index
+        from ingest.embeddings import limit_threads
 
         self.settings = settings
-        if settings.torch_threads > 0 and not settings.index.embedding_model.startswith("fake"):
-            import torch
-
-            torch.set_num_threads(settings.torch_threads)
+        limit_threads(settings.index.embedding_model, settings.torch_threads)
         self.index = index or open_index(settings.index)
         self.retriever = HybridRetriever(self.index, settings)
         self._similarity = SentenceSimilarity(self.index.embeddings)

@@ -38,9 +38,9 @@ class ChatSettings(EnvSettings):
     llm_timeout: float = _field(60.0, "Seconds before a chat-model request is abandoned.")
     torch_threads: int = _field(
         1,
-        "Torch CPU threads in the chat process (0: torch's default). One thread keeps a "
-        "single query's embedding at ~8 ms even when the cores are busy; with two, a busy "
-        "core stalls it for up to ~0.5 s.",
+        "CPU threads of the embedding model in the chat process, on ONNX Runtime or torch "
+        "(0: the library's default). One thread keeps a single query's embedding at a few "
+        "ms even when the cores are busy; with two, a busy core stalls it for up to ~0.5 s.",
     )
     max_question_chars: int = _field(2000, "Longer questions are refused with a message.")
     min_dense: float = _field(

@@ -14,9 +14,12 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # all-MiniLM-L6-v2 reads 256 tokens; [CLS] and [SEP] take two of them.
 MODEL_WINDOW_TOKENS = 254
 # How the model runs, chosen by an "onnx-int8:" style prefix of embedding_model: torch
-# (sentence-transformers; no prefix), or ONNX Runtime on a local export of the same weights.
+# (sentence-transformers), or ONNX Runtime on a local export of the same weights. Without a
+# prefix: "onnx" (fp32, the same vectors as torch's, ~1.7x faster), falling back to torch
+# when the export cannot be made.
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 EMBEDDING_BACKENDS = ("torch", *ONNX_BACKENDS)
+DEFAULT_BACKEND = "onnx"
 ONNX_CACHE_DIR = PROJECT_ROOT / ".index" / "onnx"
 
 # Variables that keep every library offline and quiet. A user's explicit setting wins.
@@ -39,11 +42,12 @@ def set_offline_env(environ: dict[str, str] | None = None) -> None:
 
 def split_backend(spec: str) -> tuple[str, str]:
     """``"onnx-int8:all-MiniLM-L6-v2"`` -> ``("onnx-int8", "all-MiniLM-L6-v2")``; a spec
-    without a backend prefix runs on torch. A prefix with a path separator is part of a path
-    (write ``./name:x`` for a local folder whose name has a colon)."""
+    without a backend prefix runs on ``DEFAULT_BACKEND`` (the fake model: on nothing, read
+    "torch"). A prefix with a path separator is part of a path (write ``./name:x`` for a
+    local folder whose name has a colon)."""
     backend, sep, model = spec.partition(":")
     if not sep or "/" in backend or "\\" in backend or len(backend) == 1:  # 1: a drive "C:"
-        return "torch", spec
+        return ("torch" if spec.startswith("fake") else DEFAULT_BACKEND), spec
     if backend not in EMBEDDING_BACKENDS:
         raise SettingsError(
             f"embedding_model {spec!r} names an unknown backend {backend!r} "
@@ -71,11 +75,12 @@ class IngestSettings(EnvSettings):
     embedding_model: str = _field(
         DEFAULT_MODEL,
         "Embedding model: 'all-MiniLM-L6-v2' (packaged, offline), a local "
-        "sentence-transformers folder, or 'fake' (deterministic, for tests). Prefix "
-        "'onnx-int8:' (int8, ~3x torch's speed; vectors differ slightly) or 'onnx:' (fp32, "
-        "~1.7x, the same vectors) to run it on ONNX Runtime from a local export of the same "
-        "weights, made once on first use (needs the 'onnx' extra) and kept in onnx_cache_dir. "
-        "The backend is part of the model an index records: read it with the one that built it.",
+        "sentence-transformers folder, or 'fake' (deterministic, for tests). It runs on ONNX "
+        "Runtime (fp32: the same vectors as torch's, ~1.7x faster) from a local export of the "
+        "same weights, made once on first use and kept in onnx_cache_dir; torch when that "
+        "export fails (one warning). Prefix 'torch:' to run it on torch, 'onnx-int8:' for "
+        "int8 (~3x torch's speed; vectors differ slightly, so an index records it apart and "
+        "only it reads that index). Torch and 'onnx:' indexes read each other.",
     )
     chunk_size: int = _field(
         128,
@@ -94,8 +99,8 @@ class IngestSettings(EnvSettings):
     chroma_port: int = _field(8000, "Chroma server HTTP port (used when chroma_host is set).")
     onnx_cache_dir: Path = _field(
         ONNX_CACHE_DIR,
-        "Where the 'onnx:' / 'onnx-int8:' backends keep the model export they make on first "
-        "use (shared by every index; ~110 MB for both).",
+        "Where the ONNX backends (the default, 'onnx-int8:') keep the model export they make "
+        "on first use (shared by every index; ~90 MB fp32, ~110 MB with int8).",
     )
 
     def __post_init__(self) -> None:

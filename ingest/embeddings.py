@@ -1,16 +1,23 @@
 """Embedding and tokenizer factories: packaged all-MiniLM-L6-v2, a local folder, or a fake,
-on torch or (with an ``onnx:`` / ``onnx-int8:`` prefix) on ONNX Runtime."""
+on ONNX Runtime (the default; ``onnx-int8:`` for int8) or, with a ``torch:`` prefix, torch."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
-from ingest.config import DEFAULT_MODEL, ONNX_CACHE_DIR, SettingsError, split_backend
+from ingest.config import (
+    DEFAULT_MODEL,
+    ONNX_BACKENDS,
+    ONNX_CACHE_DIR,
+    SettingsError,
+    split_backend,
+)
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -18,6 +25,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FAKE_DIM = 384
+# Backends whose vectors differ from torch's, so an index records them in its model name.
+DISTINCT_BACKENDS = ("onnx-int8",)
 
 
 def model_path(spec: str) -> Path:
@@ -38,8 +47,9 @@ def model_path(spec: str) -> Path:
 
 
 def model_identity(spec: str) -> str:
-    """The name recorded in the index for the model that built it: an ONNX backend's
-    vectors differ from torch's, so it is part of the name (``onnx-int8:...``)."""
+    """The name recorded in the index for the model that built it. Torch and ``onnx:`` (fp32)
+    make the same vectors, so they share the plain name; ``onnx-int8:`` vectors differ, so
+    that backend is part of its name (``onnx-int8:sentence-transformers/...``)."""
     backend, spec = split_backend(spec)
     if spec.startswith("fake"):
         name = "fake"
@@ -47,7 +57,18 @@ def model_identity(spec: str) -> str:
         name = f"sentence-transformers/{DEFAULT_MODEL}"
     else:
         name = str(Path(spec).expanduser().resolve())
-    return name if backend == "torch" else f"{backend}:{name}"
+    return f"{backend}:{name}" if backend in DISTINCT_BACKENDS else name
+
+
+def same_vectors(recorded: str, identity: str) -> bool:
+    """Whether an index that recorded ``recorded`` can be read and written with the model
+    named ``identity`` (a ``model_identity``). Indexes built with an explicit ``onnx:``
+    before it shared torch's name recorded ``onnx:<name>``: the same vectors too."""
+    return _plain(recorded) == _plain(identity)
+
+
+def _plain(identity: str) -> str:
+    return identity.removeprefix("onnx:")
 
 
 @lru_cache(maxsize=4)
@@ -65,37 +86,79 @@ def make_embeddings(
     spec: str, batch_size: int = 32, onnx_cache_dir: Path | None = None
 ) -> Embeddings:
     """A LangChain ``Embeddings`` for ``spec``; loaded once per process and shared (the
-    packaged model's aliases, an explicit ``torch:`` and positional or keyword arguments hit
-    the same instance). ``onnx_cache_dir``: where an ONNX backend keeps its export."""
+    packaged model's aliases, an explicit default backend and positional or keyword
+    arguments hit the same instance). ``onnx_cache_dir``: where an ONNX backend keeps its
+    export. An ``onnx`` (fp32) model whose export fails runs on torch, with one warning."""
     backend, model = split_backend(spec)
     if model == f"sentence-transformers/{DEFAULT_MODEL}":
         model = DEFAULT_MODEL
-    if backend == "torch":
-        return _make_embeddings(model, int(batch_size), None)
-    cache = Path(onnx_cache_dir or ONNX_CACHE_DIR).expanduser().resolve()
-    return _make_embeddings(f"{backend}:{model}", int(batch_size), cache)
+    cache = None
+    if backend in ONNX_BACKENDS:
+        cache = Path(onnx_cache_dir or ONNX_CACHE_DIR).expanduser().resolve()
+    return _make_embeddings(backend, model, int(batch_size), cache)
+
+
+def limit_threads(spec: str, threads: int) -> None:
+    """Cap the CPU threads the embedding model of ``spec`` uses in this process (the chat
+    process keeps one, for steady latency on busy cores): torch's setting, or the ONNX
+    Runtime sessions made from now on. Never imports torch for an ONNX backend."""
+    global _threads
+    backend, model = split_backend(spec)
+    if threads <= 0 or model.startswith("fake"):
+        return
+    _threads = threads
+    if backend == "torch" or "torch" in sys.modules:
+        _set_torch_threads()
+
+
+_threads = 0  # limit_threads's cap for models made from now on (0: the libraries' default)
+
+
+def _set_torch_threads() -> None:
+    if _threads > 0:
+        import torch
+
+        torch.set_num_threads(_threads)
 
 
 @lru_cache(maxsize=4)
-def _make_embeddings(spec: str, batch_size: int, onnx_cache_dir: Path | None) -> Embeddings:
-    if spec.startswith("fake"):
+def _make_embeddings(
+    backend: str, model: str, batch_size: int, onnx_cache_dir: Path | None
+) -> Embeddings:
+    if model.startswith("fake"):
         from langchain_core.embeddings import DeterministicFakeEmbedding
 
         return DeterministicFakeEmbedding(size=FAKE_DIM)
-    backend, model = split_backend(spec)
-    if backend != "torch":
-        from ingest.onnx_backend import OnnxEmbeddings
+    path = model_path(model)
+    if backend in ONNX_BACKENDS:
+        from ingest import onnx_backend
 
-        path = model_path(model)
         logger.info("loading embedding model from %s on ONNX Runtime (%s)", path, backend)
-        return OnnxEmbeddings(
-            path, backend, batch_size=batch_size, cache_dir=onnx_cache_dir or ONNX_CACHE_DIR
-        )
+        try:
+            return onnx_backend.OnnxEmbeddings(
+                path,
+                backend,
+                batch_size=batch_size,
+                cache_dir=onnx_cache_dir or ONNX_CACHE_DIR,
+                threads=_threads or None,
+            )
+        except Exception as exc:
+            if backend != "onnx":  # int8 vectors differ from torch's: no fallback
+                if isinstance(exc, SettingsError):
+                    raise
+                raise SettingsError(
+                    f"could not run {model!r} on ONNX Runtime ({backend}): {exc}"
+                ) from exc
+            logger.warning(
+                "could not run %s on ONNX Runtime (%s); using torch (the same vectors, slower)",
+                model,
+                exc,
+            )
     import transformers
     from langchain_huggingface import HuggingFaceEmbeddings
 
     transformers.utils.logging.disable_progress_bar()
-    path = model_path(spec)
+    _set_torch_threads()
     logger.info("loading embedding model from %s", path)
     return HuggingFaceEmbeddings(
         model_name=str(path),

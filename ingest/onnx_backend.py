@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,7 +69,7 @@ def _require_onnx(backend: str) -> None:
     except ImportError:
         raise SettingsError(
             f"embedding backend {backend!r} needs the 'onnx' package to export the model "
-            "(once): pip install 'docqa[onnx]'"
+            "(once): pip install onnx"
         ) from None
 
 
@@ -174,7 +175,6 @@ def quantize_model(
 def _remove_abandoned_exports(cache_dir: Path, older_than_s: float = 3600.0) -> None:
     """Work folders of exports killed midway (a running one is minutes old at most)."""
     import shutil
-    import time
 
     for work in cache_dir.glob(".export-*"):
         try:
@@ -200,7 +200,12 @@ def build_model(model_dir: Path, backend: str, cache_dir: Path) -> Path:
     check_model(model_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_exports(cache_dir)
-    logger.info("exporting the embedding model to ONNX (%s, once) into %s", backend, cache_dir)
+    started = time.perf_counter()
+    logger.info(
+        "exporting the embedding model to ONNX (%s; once, a few seconds) into %s",
+        backend,
+        cache_dir,
+    )
     # Made in a private folder, then renamed: a concurrent process sees all of a file or none.
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".export-") as tmp, quiet_export():
         work = Path(tmp)
@@ -211,6 +216,7 @@ def build_model(model_dir: Path, backend: str, cache_dir: Path) -> Path:
         if backend == "onnx-int8":
             quantize_model(fp32, work / "int8.onnx")
             os.replace(work / "int8.onnx", target)
+    logger.info("exported %s in %.1f s", target.name, time.perf_counter() - started)
     return target
 
 

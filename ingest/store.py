@@ -27,7 +27,7 @@ from ingest.collection import (
     update_metadata,
 )
 from ingest.config import IngestSettings
-from ingest.embeddings import LazyEmbeddings, model_identity
+from ingest.embeddings import LazyEmbeddings, model_identity, same_vectors
 from ingest.errors import IndexMismatchError, IndexMissingError
 from ingest.errors import IngestError as IngestError  # re-exported: ingest.__main__ imports it
 from ingest.lexical import LexicalIndex
@@ -106,11 +106,15 @@ class DocIndex:
         self._publishers: tuple[int, frozenset[str]] | None = None
 
     def _check_built(self, built: dict[str, Any] | None, writable: bool) -> None:
-        """Refuse a collection built with another embedding model, and a missing one to a
-        reader (``built``: the collection's metadata, None when there is none)."""
+        """Refuse a collection built with another embedding model (torch and fp32 ONNX are
+        one: ``same_vectors``), and a missing one to a reader (``built``: the collection's
+        metadata, None when there is none)."""
         settings = self.settings
         where = settings.chroma_location
-        if built is not None and built.get("embedding_model") != self.model:
+        recorded = None if built is None else built.get("embedding_model")
+        if recorded is not None and same_vectors(str(recorded), self.model):
+            self.model = str(recorded)  # what the collection and its chunk fingerprints say
+        elif built is not None:
             raise IndexMismatchError(
                 f"index {where} (collection {settings.collection!r}) was built with "
                 f"embedding model {built.get('embedding_model')!r}, but settings ask for "

@@ -1,5 +1,5 @@
-"""The ONNX Runtime embedding backends ('onnx:' and 'onnx-int8:' before the model name): made
-offline from the packaged weights, close to torch's vectors, recorded apart in the index."""
+"""The ONNX Runtime embedding backends (fp32, the default, and 'onnx-int8:'): made offline from
+the packaged weights, close to torch's vectors; int8 is recorded apart in the index."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ingest import DocIndex, IndexMismatchError, IngestSettings, SettingsError, open_index
-from ingest.config import DEFAULT_MODEL
-from ingest.embeddings import make_embeddings, model_identity, model_path
+from ingest.config import DEFAULT_MODEL, split_backend
+from ingest.embeddings import make_embeddings, model_identity, model_path, same_vectors
 from ingest.onnx_backend import OnnxEmbeddings, build_model
 from tests.conftest import SEED
 
@@ -63,7 +63,7 @@ def test_export_is_made_offline_once_and_reused(onnx_cache):
     [("onnx", FP32_MIN_COS, FP32_MIN_COS), ("onnx-int8", INT8_MIN_COS, INT8_MEAN_COS)],
 )
 def test_vectors_agree_with_torch(onnx_cache, texts, backend, min_cos, mean_cos):
-    reference = np.array(make_embeddings(DEFAULT_MODEL).embed_documents(texts))
+    reference = np.array(make_embeddings(f"torch:{DEFAULT_MODEL}").embed_documents(texts))
     onnx = OnnxEmbeddings(model_path(DEFAULT_MODEL), backend, cache_dir=onnx_cache)
     vectors = np.array(onnx.embed_documents(texts))
     assert vectors.shape == reference.shape
@@ -82,21 +82,41 @@ def test_fp32_vectors_do_not_depend_on_padding(onnx_cache, texts):
     assert np.allclose(alone, padded, atol=1e-5)
 
 
-def test_backend_is_part_of_the_identity():
-    torch_name = model_identity(DEFAULT_MODEL)
-    assert model_identity(f"torch:{DEFAULT_MODEL}") == torch_name
+def test_only_int8_is_part_of_the_identity():
+    """Torch and fp32 ONNX make the same vectors: one name. int8's differ: its own name."""
+    torch_name = model_identity(f"torch:{DEFAULT_MODEL}")
+    assert torch_name == f"sentence-transformers/{DEFAULT_MODEL}"
+    assert model_identity(DEFAULT_MODEL) == torch_name  # the default backend, ONNX fp32
+    assert model_identity(f"onnx:sentence-transformers/{DEFAULT_MODEL}") == torch_name
     assert model_identity(f"onnx-int8:{DEFAULT_MODEL}") == f"onnx-int8:{torch_name}"
-    assert model_identity(f"onnx:sentence-transformers/{DEFAULT_MODEL}") == f"onnx:{torch_name}"
-    assert len({torch_name, model_identity(f"onnx:{DEFAULT_MODEL}")}) == 2
+    # An index built with 'onnx:' before it shared the name recorded the prefix.
+    assert same_vectors(f"onnx:{torch_name}", torch_name)
+    assert not same_vectors(f"onnx-int8:{torch_name}", torch_name)
 
 
-def test_index_built_with_one_backend_refuses_another(tmp_path):
+def test_the_default_backend_is_onnx_and_torch_is_a_prefix():
+    assert split_backend(DEFAULT_MODEL) == ("onnx", DEFAULT_MODEL)
+    assert split_backend(f"torch:{DEFAULT_MODEL}") == ("torch", DEFAULT_MODEL)
+    assert split_backend("fake") == ("torch", "fake")  # no model to run on ONNX Runtime
+    assert IngestSettings().embedding_model == DEFAULT_MODEL
+
+
+@pytest.mark.parametrize("reader", [f"torch:{DEFAULT_MODEL}", DEFAULT_MODEL])
+def test_index_built_with_int8_refuses_fp32_and_torch(tmp_path, reader):
     built = IngestSettings(
         index_dir=tmp_path / "idx", embedding_model=f"onnx-int8:{DEFAULT_MODEL}", progress=False
     )
     DocIndex(built, writable=True).close()  # records the identity; embeds nothing
     with pytest.raises(IndexMismatchError, match="onnx-int8:sentence-transformers"):
-        open_index(built.replace(embedding_model=DEFAULT_MODEL))
+        open_index(built.replace(embedding_model=reader))
+
+
+@pytest.mark.parametrize("builder", [f"torch:{DEFAULT_MODEL}", DEFAULT_MODEL])
+def test_an_fp32_index_refuses_int8(tmp_path, builder):
+    built = IngestSettings(index_dir=tmp_path / "idx", embedding_model=builder, progress=False)
+    DocIndex(built, writable=True).close()
+    with pytest.raises(IndexMismatchError, match="onnx-int8:sentence-transformers"):
+        open_index(built.replace(embedding_model=f"onnx-int8:{DEFAULT_MODEL}"))
 
 
 @pytest.mark.parametrize(
@@ -135,7 +155,7 @@ def test_missing_onnx_package_is_one_line(tmp_path, monkeypatch):
         build_model(model_path(DEFAULT_MODEL), "onnx-int8", tmp_path / "cache")
     assert str(err.value) == (
         "embedding backend 'onnx-int8' needs the 'onnx' package to export the model (once): "
-        "pip install 'docqa[onnx]'"
+        "pip install onnx"
     )
     assert not list((tmp_path / "cache").glob("*.onnx"))
 

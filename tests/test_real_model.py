@@ -21,7 +21,7 @@ def seed_index(tmp_path_factory):
 
 
 def test_no_chunk_is_truncated_by_the_model(seed_index):
-    model = make_embeddings("all-MiniLM-L6-v2")._client
+    model = make_embeddings("torch:all-MiniLM-L6-v2")._client
     assert model.max_seq_length == 256
     index = open_index(seed_index)
     chunks = [c.text for c in index.iter_chunks()]
@@ -37,7 +37,7 @@ def test_no_chunk_is_truncated_by_the_model(seed_index):
 def test_long_text_chunks_fit_the_window():
     splitter = TokenSplitter("all-MiniLM-L6-v2", 254, 0)
     text = SEED.read_text(encoding="utf-8") * 10
-    model = make_embeddings("all-MiniLM-L6-v2")._client
+    model = make_embeddings("torch:all-MiniLM-L6-v2")._client
     chunks = [c.text for c in splitter.split(text)]
     real = [int(m.sum()) for m in model.tokenize(chunks)["attention_mask"]]
     assert max(real) <= 256
@@ -72,3 +72,4 @@ def test_the_model_is_loaded_once_per_process():
     assert make_embeddings("all-MiniLM-L6-v2", 32) is first
     assert make_embeddings("all-MiniLM-L6-v2", batch_size=32) is first
     assert make_embeddings("sentence-transformers/all-MiniLM-L6-v2") is first
+    assert make_embeddings("onnx:all-MiniLM-L6-v2") is first  # the default backend
