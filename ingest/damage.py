@@ -35,6 +35,10 @@ DAMAGED_CODES = {SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_NOTADB}
 DAMAGED_WORDS = ("not a database", "malformed", "corrupt", "unable to open database", "hnsw")
 FULL_WORDS = ("disk is full", "no space left")
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+# Disk a chunk takes in Chroma (vector in the log and the HNSW index, text, metadata, full-text
+# index): ~6.5 KB measured at 10k-100k chunks (README), so 16 KB plus its text is ample.
+CHUNK_BYTES = 16 * 1024
+FULL_FREE_BYTES = 64 * 2**20  # below this, a Chroma failure without a reason is a full disk
 _CODE = re.compile(r"\(code: (\d+)\)")
 _PREFIXES = ("Database error: ", "error returned from database: ")
 
@@ -51,6 +55,8 @@ def reset_remedy(index_dir: Path) -> str:
 
 def reason_of(exc: BaseException) -> str:
     """The database's own words, on one line, without Chroma's wrapping."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     for prefix in _PREFIXES:
         text = text.removeprefix(prefix)
@@ -88,11 +94,15 @@ def kind(exc: BaseException) -> str | None:
     return "failed" if _is_chroma_error(exc) else None  # "database is locked" is not damage
 
 
-def _free(path: Path) -> str:
+def _free_bytes(path: Path) -> int:
     for folder in (path, *path.parents):
         if folder.exists():
-            return f"{shutil.disk_usage(folder).free / 2**20:.1f} MB free there"
-    return "free space unknown"
+            return shutil.disk_usage(folder).free
+    return 0
+
+
+def _free(path: Path) -> str:
+    return f"{_free_bytes(path) / 2**20:.1f} MB free there"
 
 
 def index_error(
@@ -112,13 +122,40 @@ def index_error(
     else:
         path = settings.index_dir / "chroma" / CHROMA_DB
     reason = reason_of(exc)
+    if found == "failed" and _free_bytes(path) < FULL_FREE_BYTES:
+        found = "full"  # Chroma says "Failed to apply logs" when SQLite could not write
     if found == "damaged" or (found == "failed" and not writing):
         return IndexDamagedError(path, reason, reset_remedy(settings.index_dir))
+    if not writing:
+        return IndexWriteError(
+            f"the disk holding the index at {path} is full ({reason}; {_free(path)}): free "
+            "some space, then run the ingest again to finish its last run"
+        )
     what = "the disk is full" if found == "full" else "the write failed"
+    return disk_full(path, f"{what} ({reason}; {_free(path)})")
+
+
+def disk_full(path: Path, why: str) -> IndexWriteError:
     return IndexWriteError(
-        f"could not write to the index at {path}: {what} ({reason}; {_free(path)}): free some "
-        "space and run the ingest again; the index still serves what it served before this run"
+        f"could not write to the index at {path}: {why}: free some space and run the ingest "
+        "again; the index still serves what it served before this run"
     )
+
+
+def ensure_space(settings: IngestSettings, texts: list[str]) -> None:
+    """Refuse to write a wave of chunks (``texts``) the disk has no room for, before any of
+    it is written: a write that fails half way leaves Chroma's log unapplied, and Chroma
+    then cannot even be read until space is freed."""
+    if settings.uses_server:
+        return
+    need = len(texts) * CHUNK_BYTES + 4 * sum(len(t.encode()) for t in texts)
+    free = _free_bytes(settings.index_dir)
+    if free < need:
+        raise disk_full(
+            settings.index_dir,
+            f"the disk is full ({free / 2**20:.1f} MB free there, the next {len(texts)} "
+            f"chunks need about {need / 2**20:.1f} MB)",
+        )
 
 
 @contextmanager

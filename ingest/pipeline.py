@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
 from ingest.context import retrieval_text
-from ingest.damage import guard
+from ingest.damage import ensure_space, guard
 from ingest.discovery import discover
 from ingest.lock import write_lock
 from ingest.manifest import DocRecord
@@ -127,6 +127,7 @@ def apply_plan(
     added: list[tuple[str, str]] = []
     removed: list[str] = []
     for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * index.settings.batch_size)):
+        ensure_space(index.settings, [c.text for w in wave for c in w.chunks])
         written, replaced = _write_wave(wave, index, fp, report, progress)
         added.extend(written)
         removed.extend(replaced)
