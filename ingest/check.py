@@ -1,12 +1,13 @@
 """``--check`` / ``--check --repair``: compare the manifest, the Chroma collection and the
 BM25 side, and bring them back in step by difference.
 
-What is compared: the embedding model the collection was built with; each document's chunk
+What is compared (opening refuses a collection built with another embedding model): each
+document's chunk
 ids in the manifest against those stored (missing ones, and stored ones no document owns,
 e.g. a Chroma folder restored from an older backup beside a newer manifest); an interrupted
 run's journal; the BM25 side's generation and chunk ids. Repair deletes the unowned chunks,
 re-reads only the documents with missing chunks (only those chunks are embedded again) and
-brings the BM25 side up to date; a model mismatch needs ``--reset``.
+brings the BM25 side up to date.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from ingest.config import IngestSettings
 from ingest.damage import guard
 from ingest.discovery import Discovery, FoundFile
-from ingest.embeddings import model_identity
 from ingest.lexical import LexicalIndex
 from ingest.lock import write_lock
 from ingest.manifest import DocRecord
@@ -36,7 +36,7 @@ class CheckReport:
 
     documents: int = 0
     chunks: int = 0
-    model: str = ""  # a mismatch, described; empty when the model agrees
+    model: str = ""  # why the check could not compare (opening refuses another model)
     missing: dict[str, list[str]] = field(default_factory=dict)  # document path -> ids
     unowned: list[str] = field(default_factory=list)
     pending: int = 0
@@ -53,7 +53,7 @@ class CheckReport:
                 f"index ok: {self.documents} documents, {self.chunks} chunks; the manifest, "
                 "the collection and the BM25 index agree"
             ]
-        out = [f"embedding model: {self.model}"] if self.model else []
+        out = [self.model] if self.model else []
         for path, ids in sorted(self.missing.items()):
             out.append(f"{path}: {len(ids)} of its chunks are missing from the collection")
         if self.unowned:
@@ -81,12 +81,6 @@ def _compare(index: DocIndex) -> CheckReport:
     records = index.manifest.documents()
     stored = index.all_ids()
     report = CheckReport(documents=len(records), chunks=len(stored))
-    built = index.collection.metadata or {}
-    if built.get("embedding_model") != model_identity(index.settings.embedding_model):
-        report.model = (
-            f"the collection was built with {built.get('embedding_model')!r}, the settings ask "
-            f"for {index.model!r}: rebuild with --reset"
-        )
     owned: set[str] = set()
     for record in records.values():
         owned.update(record.chunk_ids)
