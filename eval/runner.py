@@ -19,7 +19,14 @@ from chatbot import Answer, Chatbot, ChatSettings, QuestionError
 from eval.config import EvalSettings
 from eval.dataset import EvalCase
 from eval.metrics import doc_stem
-from ingest import EXIT_NOTHING_DONE, IngestError, IngestSettings, ingest_paths, reset_index
+from ingest import (
+    EXIT_NOTHING_DONE,
+    IndexDamagedError,
+    IngestError,
+    IngestSettings,
+    ingest_paths,
+    reset_index,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +102,11 @@ def prepare_index(
     logger.info("eval index %s", index.index_dir)
     try:
         report = ingest_paths([docs], index)
+    except IndexDamagedError as exc:
+        raise EvalError(
+            f"the eval index at {exc.path} is damaged ({exc.reason}): run again with --fresh "
+            "to rebuild it (the damaged files are kept aside)"
+        ) from None
     except IngestError as exc:
         raise EvalError(f"could not ingest {docs}: {exc}") from None
     if report.exit_code == EXIT_NOTHING_DONE:

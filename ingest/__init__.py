@@ -7,7 +7,14 @@ reads it through ``open_index``.
 from __future__ import annotations
 
 from ingest.config import IngestSettings, SettingsError, set_offline_env
-from ingest.errors import IndexMismatchError, IndexMissingError, IngestError, LoadError
+from ingest.errors import (
+    IndexDamagedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexWriteError,
+    IngestError,
+    LoadError,
+)
 from ingest.formats import SUPPORTED_EXTENSIONS
 from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord
@@ -29,8 +36,10 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "DocIndex",
     "DocRecord",
+    "IndexDamagedError",
     "IndexMismatchError",
     "IndexMissingError",
+    "IndexWriteError",
     "IngestError",
     "IngestReport",
     "IngestSettings",

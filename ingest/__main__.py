@@ -1,4 +1,5 @@
-"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset]``."""
+"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset]`` and ``python -m ingest
+--check [--repair]``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ingest.logs import configure_logging
 from ingest.pipeline import EXIT_NOTHING_DONE, EXIT_OK, EXIT_PARTIAL, Plan
 
 logger = logging.getLogger("ingest")
+EXIT_CHECK_FAILED = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,15 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Chroma index (embedded, or on a Chroma server with --chroma-host). Re-running "
         "applies only what changed.",
         epilog=f"Exit codes: {EXIT_OK} all files ingested or unchanged; {EXIT_PARTIAL} some "
-        f"files were skipped (each named on stderr); {EXIT_NOTHING_DONE} nothing could be done. "
+        f"files were skipped (each named on stderr); {EXIT_NOTHING_DONE} nothing could be done "
+        "(a damaged index: rebuild it with --reset); with --check, "
+        f"{EXIT_CHECK_FAILED} the index disagrees with itself (--repair fixes it). "
         "Every setting can also be set as DOCQA_<NAME> in the environment.",
     )
     parser.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="PATH",
-        help="files or folders (folders are walked recursively)",
+        help="files or folders (folders are walked recursively); none with --check",
     )
     parser.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
     parser.add_argument("--collection", help="Chroma collection name")
@@ -48,7 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chroma-port", type=int, help="Chroma server port (default 8000)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument(
-        "--reset", action="store_true", help="drop the collection first and rebuild it from PATH"
+        "--reset",
+        action="store_true",
+        help="drop the collection first and rebuild it from PATH (damaged index files are "
+        "moved aside, never deleted)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the manifest, the collection and the BM25 index; print what disagrees",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="with --check: fix what disagrees by difference (re-embeds only missing chunks)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
     return parser
@@ -61,7 +78,12 @@ def _out(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.repair and not args.check:
+        parser.error("--repair goes with --check")
+    if not args.paths and not args.check:
+        parser.error("give at least one PATH (or --check)")
     configure_logging(logging.WARNING if args.quiet else logging.INFO, fmt="%(message)s")
 
     from ingest.pipeline import ingest_paths, reset_index
@@ -80,9 +102,15 @@ def main(argv: list[str] | None = None) -> int:
             chroma_port=args.chroma_port,
             progress=False if args.quiet else None,
         )
+        if args.check:
+            return _check(settings, repair=args.repair)
         if args.reset and not args.dry_run:
-            reset_index(settings)
-            _out(f"reset collection {settings.collection!r} in {settings.chroma_location}")
+            moved = reset_index(settings)
+            aside = "; ".join(f"{a} -> {b.name}" for a, b in moved)
+            _out(
+                f"reset collection {settings.collection!r} in {settings.chroma_location}"
+                + (f" (damaged files moved aside: {aside})" if moved else "")
+            )
 
         def show_plan(plan: Plan) -> None:
             _out(plan.describe())
@@ -94,6 +122,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run:
         _out(report.summary())
     return report.exit_code
+
+
+def _check(settings: IngestSettings, *, repair: bool) -> int:
+    from ingest.check import check_index, repair_index
+
+    if not repair:
+        report = check_index(settings)
+        for line in report.lines():
+            _out(line)
+        return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    found, rewritten = repair_index(settings)
+    for line in found.lines():
+        _out(line)
+    if found.ok:
+        return EXIT_OK
+    if rewritten is not None:
+        _out(f"repaired: {rewritten.summary()}")
+    after = check_index(settings)
+    _out("after repair: " + "; ".join(after.lines()))
+    return EXIT_OK if after.ok else EXIT_CHECK_FAILED
 
 
 if __name__ == "__main__":

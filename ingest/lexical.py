@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -216,7 +217,16 @@ class LexicalIndex:
                 return cls(segments, dead, int(state["generation"]))
             except FileNotFoundError:
                 continue  # merged away by a writer since the list was read: read it again
-            except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            except (
+                OSError,
+                ValueError,
+                KeyError,
+                IndexError,
+                TypeError,
+                EOFError,
+                zipfile.BadZipFile,
+            ) as exc:
+                # (a damaged segment file: numpy raises BadZipFile, a ValueError, or EOFError)
                 logger.info("BM25 index at %s unusable (%s); it will be rebuilt", folder, exc)
                 return None
         return None

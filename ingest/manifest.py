@@ -67,6 +67,8 @@ class Manifest:
         path = Path(index_dir) / self.FILENAME
         if read_only:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            # Read the schema now: a damaged file fails here, not mid-answer.
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False)
@@ -116,6 +118,14 @@ class Manifest:
         with self._db:
             self._db.execute(
                 "UPDATE documents SET size=?, mtime_ns=? WHERE doc_key=?", (size, mtime_ns, key)
+            )
+
+    def forget_content(self, keys: Iterable[str]) -> None:
+        """Make the next plan read these documents again (their chunks and ids are kept)."""
+        with self._db:
+            self._db.executemany(
+                "UPDATE documents SET content_hash='', size=-1 WHERE doc_key=?",
+                [(k,) for k in keys],
             )
 
     # ---- journal

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.collection import chroma_client
 from ingest.config import IngestSettings
 from ingest.context import retrieval_text
+from ingest.damage import ensure_space, guard
 from ingest.discovery import discover
 from ingest.embeddings import LazyEmbeddings
 from ingest.lock import write_lock
-from ingest.manifest import DocRecord, Manifest
+from ingest.manifest import DocRecord
 from ingest.plan import Plan, Work, fingerprint, make_plan
+from ingest.recovery import reset_index as reset_index  # re-exported: the public API's
 from ingest.splitter import Chunk, TokenSplitter
 from ingest.store import DocIndex
 from ingest.writer import WRITE_QUEUE, BackgroundWriter
@@ -128,6 +129,7 @@ def apply_plan(
     added: list[tuple[str, str]] = []
     removed: list[str] = []
     for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * index.settings.batch_size)):
+        ensure_space(index.settings, [c.text for w in wave for c in w.chunks])
         written, replaced = _write_wave(wave, index, fp, report, progress)
         added.extend(written)
         removed.extend(replaced)
@@ -232,21 +234,6 @@ def sweep_orphans(index: DocIndex) -> list[str]:
     return orphans
 
 
-def reset_index(settings: IngestSettings) -> None:
-    """Drop the collection (embedded, or on the Chroma server) and the local manifest
-    (other collections are kept)."""
-    with write_lock(settings.index_dir):
-        client = chroma_client(settings)
-        try:
-            client.delete_collection(settings.collection)
-        except Exception:  # not there: nothing to drop
-            logger.debug("no collection %s to delete", settings.collection)
-        if Manifest.exists(settings.index_dir):
-            (settings.index_dir / Manifest.FILENAME).unlink()
-            for extra in ("-wal", "-shm"):
-                Path(str(settings.index_dir / Manifest.FILENAME) + extra).unlink(missing_ok=True)
-
-
 def ingest_paths(
     paths: Sequence[Path | str],
     settings: IngestSettings,
@@ -262,7 +249,7 @@ def ingest_paths(
     discovery = discover(Path(p) for p in paths)
     for notice in discovery.notices:
         logger.info("%s", notice)
-    with write_lock(settings.index_dir):
+    with write_lock(settings.index_dir), guard(settings, writing=True):
         index = DocIndex(settings, writable=True, embeddings=embeddings)
         try:
             splitter = TokenSplitter(

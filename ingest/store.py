@@ -27,6 +27,7 @@ from ingest.collection import (
     update_metadata,
 )
 from ingest.config import IngestSettings
+from ingest.damage import guarded
 from ingest.embeddings import LazyEmbeddings, model_identity, same_vectors
 from ingest.errors import IndexMismatchError, IndexMissingError
 from ingest.errors import IngestError as IngestError  # re-exported: ingest.__main__ imports it
@@ -62,6 +63,7 @@ class DocIndex:
     one would try to download a model.
     """
 
+    @guarded()
     def __init__(
         self,
         settings: IngestSettings,
@@ -149,11 +151,13 @@ class DocIndex:
     def collection_id(self) -> str:
         return str(self.collection.id)
 
+    @guarded()
     def published_generation(self) -> int | None:
         """The generation recorded in the collection by the last committing run."""
         value = current_metadata(self.client, self.settings.collection).get(GENERATION_KEY)
         return None if value is None else int(value)
 
+    @guarded(writing=True)
     def publish_generation(self) -> None:
         """Record the manifest generation in the collection, so readers elsewhere (with
         another index_dir, or none) know when to rebuild their BM25 index."""
@@ -169,6 +173,7 @@ class DocIndex:
         # On a server, a recreated collection restarts its generations: key by its id too.
         return base / self.collection_id if self.settings.uses_server else base
 
+    @guarded()
     def lexical(self) -> LexicalIndex:
         """The BM25 index for the current generation (see ``LexicalSide.current``)."""
         return self.lexical_side.current()
@@ -177,24 +182,29 @@ class DocIndex:
         """Whether an ingest run holds this index folder's ``write_lock`` (any process)."""
         return ingest_running(self.settings.index_dir)
 
+    @guarded()
     def sync_lexical(
         self, generation: int | None = None, base: LexicalIndex | None = None
     ) -> LexicalIndex:
         return self.lexical_side.sync(generation, base=base)
 
+    @guarded(writing=True)
     def update_lexical(
         self, added: Iterable[tuple[str, str]], removed: Iterable[str], since: int
     ) -> LexicalIndex:
         """Apply a writer's own changes to the BM25 side (see ``LexicalSide.update``)."""
         return self.lexical_side.update(added, removed, since)
 
+    @guarded()
     def rebuild_lexical(self, generation: int | None = None) -> LexicalIndex:
         return self.lexical_side.rebuild(generation)
 
+    @guarded()
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.lexical().search(query, k)
 
     # ---- writing
+    @guarded(writing=True)
     def upsert(
         self,
         ids: list[str],
@@ -206,21 +216,26 @@ class DocIndex:
         so it can batch the model and the database differently)."""
         self.collection.upsert(ids=ids, embeddings=embeddings, documents=texts, metadatas=metadatas)
 
+    @guarded(writing=True)
     def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
         """Replace the metadata of stored chunks, keeping their text and vectors."""
         self.collection.update(ids=ids, metadatas=metadatas)
 
+    @guarded(writing=True)
     def delete(self, ids: list[str]) -> None:
         self.collection.delete(ids=ids)
 
     # ---- reading
+    @guarded()
     def existing(self, ids: list[str]) -> set[str]:
         """Those of ``ids`` the collection holds."""
         return set(self.collection.get(ids=ids, include=[])["ids"]) if ids else set()
 
+    @guarded()
     def count(self) -> int:
         return self.collection.count()
 
+    @guarded()
     def generation(self) -> int:
         """A counter that changes whenever the indexed chunks change (BM25 is keyed on it).
 
@@ -232,6 +247,7 @@ class DocIndex:
                 return published
         return self.manifest.generation() if self.manifest is not None else 0
 
+    @guarded()
     def documents(self) -> list[DocRecord]:
         if self.manifest is None:  # a reader of a server: from the chunks' metadata, once
             generation = self.generation()  # per generation (6 s at 100k chunks with texts)
@@ -243,6 +259,7 @@ class DocIndex:
             records = list(self.manifest.documents().values())
         return sorted(records, key=lambda r: (r.root, r.source))
 
+    @guarded()
     def search(self, query: str, k: int) -> list[tuple[Document, float]]:
         """Dense search: documents with cosine similarity (higher is closer)."""
         total = self.count()
@@ -251,6 +268,7 @@ class DocIndex:
         hits = self.vectorstore.similarity_search_with_score(query, k=min(k, total))
         return [(doc, 1.0 - float(dist)) for doc, dist in hits]
 
+    @guarded()
     def get(self, ids: list[str]) -> list[StoredChunk]:
         got = self.collection.get(ids=ids, include=["documents", "metadatas"])
         by_id = {
@@ -259,6 +277,7 @@ class DocIndex:
         }
         return [by_id[i] for i in ids if i in by_id]
 
+    @guarded()
     def publishers(self) -> frozenset[str]:
         """The sources named in the documents' headers ("TechCrunch"), read from each
         document's first chunk once per generation."""
@@ -271,6 +290,7 @@ class DocIndex:
             self._publishers = (generation, found)
         return self._publishers[1]
 
+    @guarded()
     def document_chunks(self, source: str, root: str | None = None) -> list[StoredChunk]:
         """Every chunk of one document (``source`` as stored, under ``root`` when given), in
         document order."""
@@ -284,6 +304,7 @@ class DocIndex:
         ]
         return sorted(chunks, key=lambda c: int(c.metadata.get("start", 0)))
 
+    @guarded()
     def iter_chunks(self, page: int = PAGE, *, text: bool = True) -> Iterator[StoredChunk]:
         """Every chunk in the collection, a page at a time (``text=False``: metadata only,
         the text left empty)."""
@@ -298,6 +319,7 @@ class DocIndex:
                 return
             offset += page
 
+    @guarded()
     def all_ids(self, page: int = 20000) -> set[str]:
         ids: set[str] = set()
         offset = 0

@@ -128,6 +128,8 @@ class ChatApp:
 
     # ---- documents
     def header(self) -> str:
+        if self.service.damaged:
+            return f"**The index is damaged.** {md_escape(self.service.damaged, False)}"
         if not self.service.ready:
             return f"**No index yet.** {md_escape(self.service.missing, False)}"
         docs = self.service.documents()

@@ -20,7 +20,14 @@ from chatbot.chain import Chatbot
 from chatbot.types import Answer
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import DocumentsFolder
-from ingest import DocRecord, IndexMissingError, IngestError, Plan, ingest_paths
+from ingest import (
+    DocRecord,
+    IndexDamagedError,
+    IndexMissingError,
+    IngestError,
+    Plan,
+    ingest_paths,
+)
 from ingest.config import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -131,6 +138,7 @@ class ChatService:
         self._create_lock = threading.Lock()
         self._bots: dict[str, Chatbot] = {}
         self.missing = ""
+        self.damaged = ""  # the one-line error when the index cannot be read
         self._job_cond = threading.Condition()
         self._status = ReingestStatus()
         self._requested = 0
@@ -156,8 +164,16 @@ class ChatService:
             self.missing = f"{exc}. Or add documents in the Documents tab: they are ingested there."
             logger.warning("%s", self.missing)
             return
+        except IndexDamagedError as exc:
+            self._mark_damaged(exc)
+            return
         self._bots = {self.settings.chat.answerer: bot}
-        self.missing = ""
+        self.missing = self.damaged = ""
+
+    def _mark_damaged(self, exc: IndexDamagedError) -> None:
+        """Answer nothing from a damaged index; the page shows why and the remedy."""
+        self.damaged = self.missing = str(exc)
+        logger.error("%s", exc)
 
     def _bot(self, backend: str | None) -> Chatbot:
         backend = backend or self.settings.chat.answerer
@@ -215,13 +231,22 @@ class ChatService:
                 bot.index.lexical()
         except NoIndexError:
             return
+        except IndexDamagedError as exc:
+            with self._lock.writing():
+                self._bots = {}
+            self._mark_damaged(exc)
+            return
         logger.info("model and index loaded in %.1f s", time.perf_counter() - t)
 
     def documents(self) -> list[DocRecord]:
         with self._lock.reading():
             if not self._bots:
                 return []
-            return self._bots[self.settings.chat.answerer].index.documents()
+            try:
+                return self._bots[self.settings.chat.answerer].index.documents()
+            except IndexDamagedError as exc:
+                self._mark_damaged(exc)
+                return []
 
     def removable(self) -> list[str]:
         """Sources that can be removed in the app: those in the documents folder."""
