@@ -1,4 +1,4 @@
-"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset]``."""
+"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset] [--watch]``."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reset", action="store_true", help="drop the collection first and rebuild it from PATH"
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after ingesting, keep PATH in the index: reingest each settled batch of file "
+        "changes until Ctrl-C",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
     return parser
 
@@ -61,7 +67,10 @@ def _out(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.watch and args.dry_run:
+        parser.error("--watch cannot be combined with --dry-run")
     configure_logging(logging.WARNING if args.quiet else logging.INFO, fmt="%(message)s")
 
     from ingest.pipeline import ingest_paths, reset_index
@@ -87,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         def show_plan(plan: Plan) -> None:
             _out(plan.describe())
 
+        if args.watch:
+            from ingest.watch import run_watch
+
+            return run_watch(args.paths, settings, on_plan=show_plan, out=_out)
         report = ingest_paths(args.paths, settings, dry_run=args.dry_run, on_plan=show_plan)
     except (SettingsError, IngestError) as exc:
         sys.stderr.write(f"error: {exc}\n")
