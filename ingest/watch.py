@@ -73,6 +73,7 @@ class _Change:
     stable_since: float  # monotonic time the stat last changed
     writing: bool = False  # written to since its writer's last close
     created: bool = False  # the last event created it (an open next is its writer's)
+    unconfirmed: bool = False  # ``writing`` only from that open: a read-only close clears it
 
 
 def describe_changes(plan: Plan) -> str:
@@ -170,9 +171,14 @@ class FolderWatcher:
         for target in self.targets:  # a folder recursively; a file through its folder
             folder = target.folder
             scheduled[folder] = scheduled.get(folder, False) or target.is_dir
-        for folder, recursive in scheduled.items():
-            self._observer.schedule(handler, str(folder), recursive=recursive)
-        self._observer.start()
+        try:
+            for folder, recursive in scheduled.items():
+                self._observer.schedule(handler, str(folder), recursive=recursive)
+            self._observer.start()
+        except OSError as exc:  # e.g. the inotify watch limit (fs.inotify.max_user_watches)
+            self._observer = None
+            where = ", ".join(str(f) for f in scheduled)
+            raise IngestError(f"cannot watch {where}: {exc.strerror or exc}") from None
         logger.debug("watching %s", ", ".join(str(t.path) for t in self.targets))
         return self
 
@@ -203,7 +209,7 @@ class FolderWatcher:
     # ---- collecting changes (the observer's thread)
     def _record(self, event: Any) -> None:
         kind = event.event_type  # created modified deleted moved closed opened attrib ...
-        if kind in ("closed_no_write",) or (kind == "modified" and event.is_directory):
+        if kind == "modified" and event.is_directory:
             return
         paths = [(self._path(event.src_path), kind)]
         if kind == "moved":
@@ -215,10 +221,13 @@ class FolderWatcher:
                 if not any(t.covers(path, event.is_directory) for t in self.targets):
                     continue
                 change = self._pending.get(path)
-                if what == "opened":  # reads open files too: only a creator's open counts
-                    if change is None or not change.created:
-                        continue
-                    change.writing, change.created = True, False
+                if what in ("opened", "closed_no_write"):  # reads open (and close) files too
+                    if change is not None and what == "opened" and change.created:
+                        change.writing = change.unconfirmed = True  # its creator, likely
+                    elif change is not None and what == "closed_no_write" and change.unconfirmed:
+                        change.writing = change.unconfirmed = False  # it was a reader
+                    if change is not None:
+                        change.created = False
                     continue
                 stat = None if what == "deleted" else _stat(path)
                 if change is None:
@@ -227,7 +236,7 @@ class FolderWatcher:
                     change.stat, change.stable_since = stat, now
                 change.created = what == "created"
                 if what == "modified":
-                    change.writing = True
+                    change.writing, change.unconfirmed = True, False
                 elif what in ("closed", "deleted", "created"):
                     change.writing = False  # a moved-in file arrives whole: "created"
                 recorded = True

@@ -36,7 +36,7 @@ from chatbot.web.ui import (
     trace_html,
     working_html,
 )
-from chatbot.web.watching import DocumentsWatch, sync_line
+from chatbot.web.watching import DocumentsWatch, start_watch, sync_line
 from ingest import IngestError
 
 logger = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def build_app(
     """The page and its handlers, over a new shared ``ChatService`` (model loaded once)."""
     service = ChatService(settings, seeds_dir=seeds_dir)
     service.warm()
-    watch = DocumentsWatch(service).start() if settings.watch_documents else None
+    watch = start_watch(service) if settings.watch_documents else None
     app = ChatApp(service, watch)
     demo = app.build()
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_MAX)

@@ -10,6 +10,7 @@ import time
 
 from chatbot.web.service import ChatService, ReingestStatus
 from chatbot.web.ui import md_escape
+from ingest import IngestError
 from ingest.watch import Batch, FolderWatcher, WatchTiming
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ class DocumentsWatch:
             return True  # an upload's (or a manual) reingest began after these changes
         status = self.service.wait(self.service.request_reingest())
         return not status.busy  # another process was writing: retry shortly
+
+
+def start_watch(service: ChatService) -> DocumentsWatch | None:
+    """Watch the documents folder; None (and a warning) when it cannot be watched."""
+    try:
+        return DocumentsWatch(service).start()
+    except (IngestError, OSError) as exc:
+        logger.warning("not watching the documents folder: %s", exc)
+        return None
 
 
 def sync_line(status: ReingestStatus, folder: str, watching: bool) -> str:
