@@ -1,5 +1,5 @@
-"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset]`` and ``python -m ingest
---check [--repair]``."""
+"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset] [--watch]`` and
+``python -m ingest --check [--repair]``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --check: fix what disagrees by difference (re-embeds only missing chunks)",
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after ingesting, keep PATH in the index: reingest each settled batch of file "
+        "changes until Ctrl-C",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
     return parser
 
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repair goes with --check")
     if not args.paths and not args.check:
         parser.error("give at least one PATH (or --check)")
+    if args.watch and args.dry_run:
+        parser.error("--watch cannot be combined with --dry-run")
     configure_logging(logging.WARNING if args.quiet else logging.INFO, fmt="%(message)s")
 
     from ingest.pipeline import ingest_paths, reset_index
@@ -115,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         def show_plan(plan: Plan) -> None:
             _out(plan.describe())
 
+        if args.watch:
+            from ingest.watch import run_watch
+
+            return run_watch(args.paths, settings, on_plan=show_plan, out=_out)
         report = ingest_paths(args.paths, settings, dry_run=args.dry_run, on_plan=show_plan)
     except (SettingsError, IngestError) as exc:
         sys.stderr.write(f"error: {exc}\n")

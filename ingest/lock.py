@@ -19,11 +19,15 @@ WRITE_LOCK = "ingest.lock"  # in index_dir: held (flock) by the ingest run writi
 RETRY_S = 0.5  # how long a writer retries while readers probe the lock
 
 
+class WriteLockBusy(IngestError):
+    """Another ingest run holds the write lock (a watcher retries later)."""
+
+
 @contextmanager
 def write_lock(index_dir: Path) -> Iterator[None]:
     """Held (flock) by the ingest run writing to ``index_dir``: one writer at a time.
 
-    Raises IngestError when another writer holds it."""
+    Raises WriteLockBusy (an IngestError) when another writer holds it."""
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / WRITE_LOCK, "w") as fh:
         deadline = time.monotonic() + RETRY_S
@@ -33,7 +37,7 @@ def write_lock(index_dir: Path) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise IngestError(
+                    raise WriteLockBusy(
                         f"another ingest is writing to {index_dir}; try again when it ends"
                     ) from None
                 time.sleep(0.01)

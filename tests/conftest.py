@@ -292,6 +292,7 @@ def serve_seed_app(base: Path):
         port=free_port(),
         docs_dir=base / "documents",
         eval_cases_file=base / "cases.jsonl",
+        watch_documents=False,  # the tests reingest on their own clicks
     )
     demo, handlers, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
     return demo, url, settings, handlers

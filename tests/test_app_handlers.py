@@ -36,6 +36,7 @@ def chat_settings(tmp_path: Path, index: IngestSettings) -> WebSettings:
         chat=ChatSettings(index=index, min_dense=-1.0),
         docs_dir=tmp_path / "documents",
         eval_cases_file=tmp_path / "cases.jsonl",
+        watch_documents=False,  # the tests reingest on their own clicks
     )
 
 

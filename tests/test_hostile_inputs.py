@@ -38,6 +38,7 @@ def chat_settings(tmp_path: Path, index: IngestSettings, **changes) -> WebSettin
         chat=ChatSettings(index=index, min_dense=-1.0),
         docs_dir=tmp_path / "documents",
         eval_cases_file=tmp_path / "cases.jsonl",
+        watch_documents=False,
         **changes,
     )
 

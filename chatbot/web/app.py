@@ -36,6 +36,7 @@ from chatbot.web.ui import (
     trace_html,
     working_html,
 )
+from chatbot.web.watching import DocumentsWatch, start_watch, sync_line
 from ingest import IngestError
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ ChatOutput = tuple[str, Any, Any, Any, Any]
 class ChatApp:
     """The handlers of the web app, over one shared ``ChatService``."""
 
-    def __init__(self, service: ChatService) -> None:
+    def __init__(self, service: ChatService, watch: DocumentsWatch | None = None) -> None:
         self.service = service
         self.settings = service.settings
+        self.watch = watch
 
     # ---- chat
     def chat(
@@ -149,6 +151,25 @@ class ChatApp:
             self.header(),
         )
 
+    def sync_line(self) -> str:
+        """Whether the documents folder is watched, when it was last synced, what changed."""
+        return sync_line(
+            self.service.status(), self.service.docs.folder.name + "/", self.watch is not None
+        )
+
+    def sync_view(self, seen: int | None) -> tuple[str, Any, Any, Any, int]:
+        """The sync line, and the documents view when a reingest finished since ``seen``
+        (the page polls this: a watched folder changes without a click)."""
+        completed = self.service.status().completed
+        if completed == seen:
+            return self.sync_line(), gr.skip(), gr.skip(), gr.skip(), completed
+        return (self.sync_line(), *self.documents_view(), completed)
+
+    def close(self) -> None:
+        """Stop watching the documents folder."""
+        if self.watch is not None:
+            self.watch.close()
+
     def _follow(self, ticket: int, prefix: str) -> Iterator[tuple[str, Any, Any, Any]]:
         """Yield the reingest's progress until request ``ticket`` is done, then its summary
         with the refreshed documents table."""
@@ -213,7 +234,8 @@ def build_app(
     """The page and its handlers, over a new shared ``ChatService`` (model loaded once)."""
     service = ChatService(settings, seeds_dir=seeds_dir)
     service.warm()
-    app = ChatApp(service)
+    watch = start_watch(service) if settings.watch_documents else None
+    app = ChatApp(service, watch)
     demo = app.build()
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_MAX)
     return demo, app

@@ -28,6 +28,11 @@ class WebSettings(EnvSettings):
     docs_dir: Path = _field(
         PROJECT_ROOT / "documents", "Folder where documents uploaded in the web app are saved."
     )
+    watch_documents: bool = _field(
+        True,
+        "Watch docs_dir: files copied into it, edited, renamed or removed are reingested "
+        "within seconds, without an upload or a restart.",
+    )
     max_upload_mb: float = _field(20.0, "Largest file (MB) the web app accepts as an upload.")
     eval_cases_file: Path = _field(
         PROJECT_ROOT / "eval" / "sets" / "from_chat.jsonl",

@@ -26,6 +26,7 @@ SEEDS_NOTE = (
     "Documents from `seeds/` (and folders ingested with `python -m ingest`) cannot be "
     "removed here; only uploaded ones can."
 )
+SYNC_POLL_S = 2.0  # how often an open Documents tab looks for a finished (watched) sync
 _REINGEST = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "reingest"}
 
 
@@ -195,6 +196,16 @@ def documents_tab(app: ChatApp, demo: gr.Blocks, header: gr.Markdown) -> None:
     files, reingest, remove_choice, remove = _document_controls(app)
     status = gr.Textbox(label="Reingest", interactive=False, lines=3, elem_id="docqa-ingest-status")
     view = [table, remove_choice, header]
+    sync = gr.Markdown(app.sync_line(), elem_id="docqa-sync")
+    seen = gr.State(None)
+    gr.Timer(SYNC_POLL_S).tick(
+        app.sync_view,
+        [seen],
+        [sync, *view, seen],
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
+    )
     files.upload(app.upload, [files], [status, *view, files], **_REINGEST)
     remove.click(app.remove, [remove_choice], [status, *view], **_REINGEST)
     reingest.click(app.reingest, None, [status, *view], **_REINGEST)

@@ -29,6 +29,8 @@ from ingest import (
     ingest_paths,
 )
 from ingest.config import PROJECT_ROOT
+from ingest.lock import WriteLockBusy
+from ingest.watch import describe_changes
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -92,6 +94,10 @@ class ReingestStatus:
     error: str = ""
     completed: int = 0
     finished_at: float = 0.0
+    started_at: float = 0.0  # when the latest reingest began (wall clock)
+    changes: str = ""  # the documents the latest reingest that changed any changed, by name
+    changed_at: float = 0.0  # when that one finished
+    busy: bool = False  # the latest one found another ingest writing (worth retrying)
 
     def describe(self) -> str:
         if self.running:
@@ -141,6 +147,7 @@ class ChatService:
         self.damaged = ""  # the one-line error when the index cannot be read
         self._job_cond = threading.Condition()
         self._status = ReingestStatus()
+        self._finished = ReingestStatus()  # as the latest reingest left it
         self._requested = 0
         self._worker_active = False
         self._open()
@@ -293,6 +300,8 @@ class ChatService:
                 if left is not None and left <= 0:
                     break
                 self._job_cond.wait(left)
+            if self._status.completed >= ticket:  # not a later request's run, just begun
+                return dataclasses.replace(self._finished)
             return dataclasses.replace(self._status)
 
     def _update(self, **changes: object) -> None:
@@ -316,16 +325,18 @@ class ChatService:
                     return
                 target = self._requested
                 self._status.running = True
+                self._status.started_at = time.time()
             summary, error = self._reingest_once()
             with self._job_cond:
                 self._status.summary, self._status.error = summary, error
                 self._status.completed, self._status.finished_at = target, time.time()
                 self._status.phase = ""
+                self._finished = dataclasses.replace(self._status, running=False)
                 self._job_cond.notify_all()
 
     def _reingest_once(self) -> tuple[str, str]:
         paths = self.reingest_paths()
-        self._update(phase="planning", done=0, total=0, summary="", error="")
+        self._update(phase="planning", done=0, total=0, summary="", error="", busy=False)
         logger.info("reingesting %s", ", ".join(map(str, paths)))
 
         def on_plan(plan: Plan) -> None:
@@ -341,10 +352,14 @@ class ChatService:
             self.refresh()
         except (IngestError, OSError, ValueError) as exc:
             logger.warning("reingest failed: %s", exc)
+            self._update(busy=isinstance(exc, WriteLockBusy))
             return "", str(exc)
         except Exception as exc:  # the worker must survive to serve the next request
             logger.exception("reingest failed")
             return "", f"{type(exc).__name__}: {exc}"
+        plan = report.plan
+        if plan.work or plan.delete or plan.failed:
+            self._update(changes=describe_changes(plan), changed_at=time.time())
         summary = report.summary()
         if report.plan.failed:
             summary += "; skipped: " + "; ".join(str(e) for e in report.plan.failed)
