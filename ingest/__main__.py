@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--chroma-host", help="Chroma server host (default: the embedded index in --index-dir)"
     )
     parser.add_argument("--chroma-port", type=int, help="Chroma server port (default 8000)")
+    parser.add_argument(
+        "--ray",
+        dest="ray_address",
+        metavar="ADDRESS",
+        help="load, split and embed the changed documents on a Ray cluster: 'auto', "
+        "'host:port' or 'ray://host:port' (pip install -e '.[ray]')",
+    )
+    parser.add_argument("--ray-workers", type=int, help="embedding actors on the cluster")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument(
         "--reset",
@@ -108,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             max_file_mb=args.max_file_mb,
             chroma_host=args.chroma_host,
             chroma_port=args.chroma_port,
+            ray_address=args.ray_address,
+            ray_workers=args.ray_workers,
             progress=False if args.quiet else None,
         )
         if args.check:

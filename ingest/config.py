@@ -97,6 +97,18 @@ class IngestSettings(EnvSettings):
         "With a server, index_dir still holds the manifest and the BM25 index.",
     )
     chroma_port: int = _field(8000, "Chroma server HTTP port (used when chroma_host is set).")
+    ray_address: str = _field(
+        "",
+        "Run the loading, splitting and embedding of changed documents on a Ray cluster: "
+        "'auto' (the cluster this machine belongs to), 'host:port' (its head node's GCS "
+        "address) or 'ray://host:port' (Ray Client). Empty: all of it runs here. The "
+        "manifest, the plan and the writes stay on this machine either way.",
+    )
+    ray_workers: int = _field(
+        0,
+        "Embedding actors on the Ray cluster, one model each (0: one per GPU when the cluster "
+        "has GPUs, else one per CPU).",
+    )
     onnx_cache_dir: Path = _field(
         ONNX_CACHE_DIR,
         "Where the ONNX backends (the default, 'onnx-int8:') keep the model export they make "
@@ -127,6 +139,12 @@ class IngestSettings(EnvSettings):
             raise SettingsError(
                 f"collection must be letters, digits, '-' or '_', got {self.collection!r}"
             )
+
+        if self.ray_workers < 0:
+            raise SettingsError(
+                f"ray_workers must be 0 (automatic) or more, got {self.ray_workers}"
+            )
+        object.__setattr__(self, "ray_address", self.ray_address.strip())
 
         host = self.chroma_host.strip()
         object.__setattr__(self, "chroma_host", host)

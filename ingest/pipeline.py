@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,9 @@ EXIT_NOTHING_DONE = 1
 EXIT_PARTIAL = 3
 WAVE_CHUNKS = 256  # at least this many chunks are written and committed together
 NEEDS_SWEEP = "needs_sweep"  # manifest meta: set while a dead run's orphans may remain
+# A wave's documents and, when they were embedded elsewhere (a Ray cluster), their chunks'
+# vectors by chunk id (chunks without one are embedded here).
+Wave = tuple[list[Work], Mapping[str, Sequence[float]] | None]
 
 
 @dataclass
@@ -116,10 +119,15 @@ def _waves(work: Sequence[Work], size: int) -> Iterable[list[Work]]:
 
 
 def apply_plan(
-    plan: Plan, index: DocIndex, progress: Callable[[int], None] | None = None
+    plan: Plan,
+    index: DocIndex,
+    progress: Callable[[int], None] | None = None,
+    *,
+    waves: Iterable[Wave] | None = None,
 ) -> IngestReport:
     """Write the plan: journal → embed and upsert → drop replaced chunks → commit, per wave;
-    then the BM25 side, by the same difference."""
+    then the BM25 side, by the same difference. ``waves``: the work in waves made elsewhere
+    (``ingest.ray_ingest``), instead of ``plan.work`` embedded here."""
     report = IngestReport(plan)
     manifest = index.manifest
     since = manifest.generation()
@@ -128,9 +136,12 @@ def apply_plan(
     fp = fingerprint(index.settings, index.model)
     added: list[tuple[str, str]] = []
     removed: list[str] = []
-    for wave in _waves(plan.work, max(WAVE_CHUNKS, 4 * index.settings.batch_size)):
+    if waves is None:
+        size = max(WAVE_CHUNKS, 4 * index.settings.batch_size)
+        waves = ((wave, None) for wave in _waves(plan.work, size))
+    for wave, vectors in waves:
         ensure_space(index.settings, [c.text for w in wave for c in w.chunks])
-        written, replaced = _write_wave(wave, index, fp, report, progress)
+        written, replaced = _write_wave(wave, index, fp, report, progress, vectors)
         added.extend(written)
         removed.extend(replaced)
     removed.extend(_delete_documents(plan.delete, index, report))
@@ -154,6 +165,7 @@ def _write_wave(
     fp: str,
     report: IngestReport,
     progress: Callable[[int], None] | None,
+    vectors: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """Write one wave: journal its chunk ids, embed and upsert the chunks not stored yet,
     refresh the offsets of those kept, drop the ones replaced, commit. Returns the (chunk id,
@@ -164,7 +176,7 @@ def _write_wave(
     todo = sorted((r for r in rows if r[0] not in have), key=lambda r: len(r[1].text))
     if progress and len(todo) < len(rows):
         progress(len(rows) - len(todo))  # already written by an interrupted run
-    _embed_and_upsert(todo, index, report, progress)
+    _embed_and_upsert(todo, index, report, progress, vectors or {})
     kept = [r for r in rows if r[0] in have]  # same text: vector kept, offsets refreshed
     if kept:
         index.update_metadata(
@@ -186,21 +198,25 @@ def _embed_and_upsert(
     index: DocIndex,
     report: IngestReport,
     progress: Callable[[int], None] | None,
+    vectors: Mapping[str, Sequence[float]],
 ) -> None:
     """Embed batch by batch (the progress bar moves) while a writer thread upserts the
     batches already embedded (at most ``WRITE_QUEUE`` wait): Chroma's writes, ~1 ms a chunk,
     overlap the next batch's embedding instead of adding to it. Returns when every batch is
-    stored (a failed write is raised here, before the wave commits)."""
+    stored (a failed write is raised here, before the wave commits). Chunks with a vector in
+    ``vectors`` (embedded elsewhere) are only written."""
     batch = index.settings.batch_size
+    todo = sorted(todo, key=lambda r: r[0] not in vectors)  # those embedded elsewhere first
     with BackgroundWriter(WRITE_QUEUE) as writer:
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
-            vectors = index.embeddings.embed_documents([w.retrieval_text(c) for _, c, w in part])
+            missing = [w.retrieval_text(c) for i, c, w in part if i not in vectors]
+            computed = iter(index.embeddings.embed_documents(missing) if missing else ())
             report.chunks_embedded += len(part)
             writer.submit(
                 index.upsert,
                 [i for i, _, _ in part],
-                vectors,
+                [vectors[i] if i in vectors else next(computed) for i, _, _ in part],
                 [c.text for _, c, _ in part],
                 [chunk_metadata(w, c) for _, c, w in part],
             )
@@ -255,13 +271,19 @@ def ingest_paths(
             splitter = TokenSplitter(
                 settings.embedding_model, settings.chunk_size, settings.chunk_overlap
             )
-            plan = make_plan(discovery, index, splitter)
+            plan = make_plan(discovery, index, splitter, defer=bool(settings.ray_address))
             for err in plan.failed:
                 logger.warning("skipped %s", err)
             if on_plan:
                 on_plan(plan)
             if dry_run:
                 report = IngestReport(plan, dry_run=True, chunks_total=index.count())
+            elif plan.deferred:  # loaded, split and embedded on a Ray cluster
+                from ingest.ray_ingest import ray_waves
+
+                size = max(WAVE_CHUNKS, 4 * settings.batch_size)
+                waves = ray_waves(plan, index, wave_chunks=size, progress=settings.progress)
+                report = apply_plan(plan, index, waves=waves)
             else:
                 total = sum(len(w.chunks) for w in plan.work)
                 if total and isinstance(index.embeddings, LazyEmbeddings):

@@ -20,7 +20,7 @@ from ingest.config import IngestSettings
 from ingest.context import CONTEXT_VERSION, retrieval_text, stored_context
 from ingest.discovery import Discovery, FoundFile
 from ingest.errors import LoadError
-from ingest.loaders import LoadedDocument, load_document
+from ingest.loaders import LoadedDocument, file_hash, load_document, read_file
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
 
@@ -93,6 +93,18 @@ class Work:
 
 
 @dataclass
+class Deferred:
+    """A changed document whose loading and splitting run elsewhere (on a Ray cluster): its
+    bytes, read here, are shipped with it."""
+
+    found: FoundFile
+    data: bytes
+    size: int
+    mtime_ns: int
+    old: DocRecord | None
+
+
+@dataclass
 class Plan:
     add: list[Work] = field(default_factory=list)
     update: list[Work] = field(default_factory=list)
@@ -100,6 +112,9 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     failed: list[LoadError] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    # Changed documents not loaded yet (``make_plan(defer=True)``); each becomes an add or an
+    # update (or a failure) once it is loaded and split.
+    deferred: list[Deferred] = field(default_factory=list)
 
     @property
     def work(self) -> list[Work]:
@@ -110,10 +125,14 @@ class Plan:
         old = sum(w.old.n_chunks for w in self.update if w.old) + sum(
             r.n_chunks for r in self.delete
         )
+        old += sum(d.old.n_chunks for d in self.deferred if d.old)
+        add = len(self.add) + sum(d.old is None for d in self.deferred)
+        update = len(self.update) + sum(d.old is not None for d in self.deferred)
+        write = f"write {new}" if not self.deferred else "write: split on the cluster"
         return (
-            f"plan: add {len(self.add)}, update {len(self.update)}, delete {len(self.delete)}, "
+            f"plan: add {add}, update {update}, delete {len(self.delete)}, "
             f"unchanged {len(self.unchanged)}, failed {len(self.failed)} "
-            f"(chunks: write {new}, remove {old})"
+            f"(chunks: {write}, remove {old})"
         )
 
 
@@ -141,8 +160,11 @@ def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str
     return ids
 
 
-def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) -> Plan:
-    """Compare the files found with the manifest; load and split only what changed."""
+def make_plan(
+    discovery: Discovery, index: DocIndex, splitter: TokenSplitter, *, defer: bool = False
+) -> Plan:
+    """Compare the files found with the manifest; load and split only what changed
+    (``defer``: only read the changed files' bytes, into ``plan.deferred``)."""
     settings = index.settings
     fp = fingerprint(settings, index.model)
     plan = Plan(failed=list(discovery.errors), notices=list(discovery.notices))
@@ -161,16 +183,24 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
             ):
                 plan.unchanged.append(found.source)
                 continue
-            doc = load_document(found.path, found.source, max_bytes=settings.max_file_bytes)
+            if defer:
+                data = read_file(found.path, settings.max_file_bytes)
+                content_hash = file_hash(data)  # what load_document records
+            else:
+                doc = load_document(found.path, found.source, max_bytes=settings.max_file_bytes)
+                content_hash = doc.content_hash
         except LoadError as exc:
             plan.failed.append(exc)
             continue
         except OSError as exc:
             plan.failed.append(LoadError(found.path, f"cannot read: {exc.strerror or exc}"))
             continue
-        if old and old.fingerprint == fp and old.content_hash == doc.content_hash:
+        if old and old.fingerprint == fp and old.content_hash == content_hash:
             index.manifest.touch(key, st.st_size, st.st_mtime_ns)  # touched, same bytes
             plan.unchanged.append(found.source)
+            continue
+        if defer:
+            plan.deferred.append(Deferred(found, data, st.st_size, st.st_mtime_ns, old))
             continue
         work = Work(found, doc, st.st_size, st.st_mtime_ns, old)
         work.chunks = splitter.split(doc.text)
