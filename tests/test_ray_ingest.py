@@ -213,7 +213,11 @@ class DiesOnSecondNode(DeterministicFakeEmbedding):
             Path(self.marker).touch()
             os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("DOCQA_TEST_NODE") != SECOND_NODE:
-            time.sleep(0.05)  # the head's actor leaves batches for the second node's
+            # The head's actor holds its batch until the second node's actor has taken one
+            # (and died with it), however slowly that actor starts on a loaded machine.
+            deadline = time.monotonic() + 30
+            while not Path(self.marker).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         return super().embed_documents(texts)
 
 
