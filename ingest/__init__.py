@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ingest.config import IngestSettings, SettingsError, set_offline_env
 from ingest.errors import IndexMismatchError, IndexMissingError, IngestError, LoadError
-from ingest.formats import SUPPORTED_EXTENSIONS
+from ingest.formats import SUPPORTED_EXTENSIONS, render_page
+from ingest.layout import DocLayout, read_layout
 from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord
 from ingest.pipeline import (
@@ -28,6 +29,7 @@ __all__ = [
     "EXIT_PARTIAL",
     "SUPPORTED_EXTENSIONS",
     "DocIndex",
+    "DocLayout",
     "DocRecord",
     "IndexMismatchError",
     "IndexMissingError",
@@ -42,6 +44,8 @@ __all__ = [
     "ingest_paths",
     "load_document",
     "open_index",
+    "read_layout",
+    "render_page",
     "reset_index",
     "set_offline_env",
 ]

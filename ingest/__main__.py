@@ -17,7 +17,8 @@ logger = logging.getLogger("ingest")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
-        description="Chunk, embed and store documents (.txt .md .html .pdf .docx) in the "
+        description="Chunk, embed and store documents (.txt .md .html .pdf .docx, page images "
+        ".png .jpg .tif read by OCR) in the "
         "Chroma index (embedded, or on a Chroma server with --chroma-host). Re-running "
         "applies only what changed.",
         epilog=f"Exit codes: {EXIT_OK} all files ingested or unchanged; {EXIT_PARTIAL} some "
@@ -46,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--chroma-host", help="Chroma server host (default: the embedded index in --index-dir)"
     )
     parser.add_argument("--chroma-port", type=int, help="Chroma server port (default 8000)")
+    parser.add_argument(
+        "--ocr",
+        choices=("off", "auto", "force"),
+        help="OCR of scanned PDF pages and images: auto (default), force (every PDF page), off",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument(
         "--reset", action="store_true", help="drop the collection first and rebuild it from PATH"
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             max_file_mb=args.max_file_mb,
             chroma_host=args.chroma_host,
             chroma_port=args.chroma_port,
+            ocr=args.ocr,
             progress=False if args.quiet else None,
         )
         if args.reset and not args.dry_run:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.ocr import OCR_MODES
 from ingest.settings import EnvSettings, SettingsError
 from ingest.settings import described as _field
 
@@ -97,6 +98,12 @@ class IngestSettings(EnvSettings):
         "With a server, index_dir still holds the manifest and the BM25 index.",
     )
     chroma_port: int = _field(8000, "Chroma server HTTP port (used when chroma_host is set).")
+    ocr: str = _field(
+        "auto",
+        "OCR of scanned PDF pages and page images (RapidOCR, offline): 'auto' reads a PDF "
+        "page by OCR when its text layer is empty or too thin to be real text, 'force' reads "
+        "every PDF page by OCR, 'off' never (images are then skipped).",
+    )
     onnx_cache_dir: Path = _field(
         ONNX_CACHE_DIR,
         "Where the ONNX backends (the default, 'onnx-int8:') keep the model export they make "
@@ -119,6 +126,8 @@ class IngestSettings(EnvSettings):
                 f"chunk_overlap must be in [0, chunk_size={self.chunk_size}), "
                 f"got {self.chunk_overlap}"
             )
+        if self.ocr not in OCR_MODES:
+            raise SettingsError(f"ocr must be one of {', '.join(OCR_MODES)}, got {self.ocr!r}")
         if self.batch_size < 1:
             raise SettingsError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb <= 0:

@@ -20,6 +20,7 @@ from ingest.config import IngestSettings
 from ingest.context import CONTEXT_VERSION, retrieval_text, stored_context
 from ingest.discovery import Discovery, FoundFile
 from ingest.errors import LoadError
+from ingest.formats import LOADER_VERSIONS
 from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
@@ -39,6 +40,7 @@ class Work:
     old: DocRecord | None
     chunks: list[Chunk] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # the document's, recorded in the manifest
 
     @property
     def key(self) -> str:
@@ -110,10 +112,11 @@ class Plan:
         old = sum(w.old.n_chunks for w in self.update if w.old) + sum(
             r.n_chunks for r in self.delete
         )
+        ocr = sum(w.doc.ocr_pages for w in self.work)
         return (
             f"plan: add {len(self.add)}, update {len(self.update)}, delete {len(self.delete)}, "
             f"unchanged {len(self.unchanged)}, failed {len(self.failed)} "
-            f"(chunks: write {new}, remove {old})"
+            f"(chunks: write {new}, remove {old})" + (f"; OCR read {ocr} pages" if ocr else "")
         )
 
 
@@ -123,6 +126,13 @@ def fingerprint(settings: IngestSettings, model: str) -> str:
         f"{model}|{settings.chunk_size}|{settings.chunk_overlap}|split{SPLITTER_VERSION}"
         f"|context{CONTEXT_VERSION}"
     )
+
+
+def document_fingerprint(base: str, path: Path, ocr: str) -> str:
+    """``base`` (``fingerprint``), plus for types with a loader version (PDFs, images) that
+    version and the OCR setting: bumping it, or changing the setting, reingests just those."""
+    version = LOADER_VERSIONS.get(path.suffix.lower())
+    return f"{base}|{version}|ocr-{ocr}" if version else base
 
 
 def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str]:
@@ -144,7 +154,7 @@ def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str
 def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) -> Plan:
     """Compare the files found with the manifest; load and split only what changed."""
     settings = index.settings
-    fp = fingerprint(settings, index.model)
+    base = fingerprint(settings, index.model)
     plan = Plan(failed=list(discovery.errors), notices=list(discovery.notices))
     known = index.manifest.documents()
     present: set[str] = set()
@@ -152,6 +162,7 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
         key = doc_key(str(found.root), found.source)
         present.add(key)
         old = known.get(key)
+        fp = document_fingerprint(base, found.path, settings.ocr)
         try:
             st = found.path.stat()
             if (
@@ -161,7 +172,13 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
             ):
                 plan.unchanged.append(found.source)
                 continue
-            doc = load_document(found.path, found.source, max_bytes=settings.max_file_bytes)
+            doc = load_document(
+                found.path,
+                found.source,
+                max_bytes=settings.max_file_bytes,
+                ocr=settings.ocr,
+                progress=settings.progress,
+            )
         except LoadError as exc:
             plan.failed.append(exc)
             continue
@@ -172,7 +189,7 @@ def make_plan(discovery: Discovery, index: DocIndex, splitter: TokenSplitter) ->
             index.manifest.touch(key, st.st_size, st.st_mtime_ns)  # touched, same bytes
             plan.unchanged.append(found.source)
             continue
-        work = Work(found, doc, st.st_size, st.st_mtime_ns, old)
+        work = Work(found, doc, st.st_size, st.st_mtime_ns, old, fingerprint=fp)
         work.chunks = splitter.split(doc.text)
         work.ids = chunk_ids(key, work.context, fp, [c.text for c in work.chunks])
         (plan.update if old else plan.add).append(work)
