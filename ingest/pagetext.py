@@ -16,6 +16,7 @@ from ingest.layout import PageLayout, RawPage, Segment, Span
 CELL_SEPARATOR = " | "
 PAGE_SEPARATOR = "\n\n"
 ZONE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads
+MARGIN = 0.12  # ... and only within this share of the page's height from its edge (when known)
 MIN_PAGES_FOR_RUNNING = 3
 SOFT_HYPHENS = ("\x02", "\xad")  # pdfium marks a hyphen it saw at a line end with \x02
 _PAGE_NUMBER_RE = re.compile(
@@ -33,15 +34,26 @@ def _key(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
-def _zone(n: int) -> list[int]:
-    return sorted(set(range(min(ZONE_LINES, n))) | set(range(max(0, n - ZONE_LINES), n)))
+def _zone(page: RawPage) -> list[int]:
+    """The lines of ``page`` that may be running heads or page numbers: the first and last
+    ``ZONE_LINES``, those with a box only within ``MARGIN`` of the top or bottom edge."""
+    n = len(page.lines)
+    candidates = sorted(set(range(min(ZONE_LINES, n))) | set(range(max(0, n - ZONE_LINES), n)))
+    out = []
+    for i in candidates:
+        boxes = [s.box for s in page.lines[i] if s.box is not None]
+        top = min((b[1] for b in boxes), default=0.0)
+        bottom = max((b[3] for b in boxes), default=1.0)
+        if not boxes or top <= MARGIN or bottom >= 1 - MARGIN:
+            out.append(i)
+    return out
 
 
 def running_lines(pages: list[RawPage]) -> list[set[int]]:
-    """Per page, the indices of the lines to leave out: running headers/footers (a line in
-    a page's top or bottom ``ZONE_LINES`` that recurs there on more than half the pages, at
+    """Per page, the indices of the lines to leave out: running headers/footers (a line at
+    a page's top or bottom, see ``_zone``, that recurs there on more than half the pages, at
     least ``MIN_PAGES_FOR_RUNNING`` of them) and bare page numbers there."""
-    zones = [{i: line_text(p.lines[i]).strip() for i in _zone(len(p.lines))} for p in pages]
+    zones = [{i: line_text(p.lines[i]).strip() for i in _zone(p)} for p in pages]
     seen: Counter[str] = Counter()
     for zone in zones:
         seen.update({_key(t) for t in zone.values() if t})
