@@ -183,6 +183,18 @@ def headed_pdf_bytes(pages: list[list[str | tuple[str, ...]]]) -> bytes:
     return bytes(pdf.output())
 
 
+HANDBOOK_PAGES: list[list[str | tuple[str, ...]]] = [
+    [
+        "Mooring fees are reviewed by the harbour council every spring.",
+        "The committee approved the extraordi-",
+        "nary budget for dredging the outer basin.",
+        ("Region", "Boats", "Crew"),
+    ],
+    ["Visiting yachts may stay for fourteen nights at most."],
+    ["Fuel is sold at the north pontoon from April to October."],
+]
+
+
 def docx_bytes(*, core_title: str | None = None) -> bytes:
     """Title paragraph, body paragraphs, a table (one merged cell), an empty paragraph."""
     import docx

@@ -16,6 +16,7 @@ from ingest import IngestSettings, LoadError, SettingsError, ingest_paths, load_
 from ingest.layout import RawPage, Segment
 from ingest.pagetext import assemble
 from tests.conftest import (
+    HANDBOOK_PAGES,
     LINE_STEP,
     LINE_TOP,
     PAGE_PX,
@@ -41,16 +42,6 @@ SCAN_PAGES = [
 PNG_LINES = [
     "Museum Opening Hours",
     "The maritime museum of Concarneau opens at ten on Sundays.",
-]
-TEXT_PAGES: list[list[str | tuple[str, ...]]] = [
-    [
-        "Mooring fees are reviewed by the harbour council every spring.",
-        "The committee approved the extraordi-",
-        "nary budget for dredging the outer basin.",
-        ("Region", "Boats", "Crew"),
-    ],
-    ["Visiting yachts may stay for fourteen nights at most."],
-    ["Fuel is sold at the north pontoon from April to October."],
 ]
 
 
@@ -113,7 +104,7 @@ def test_two_page_documents_keep_their_first_lines():
 
 
 def test_text_pdf_without_running_header_page_numbers_or_line_end_hyphens(tmp_path: Path):
-    path = write(tmp_path / "docs" / "handbook.pdf", headed_pdf_bytes(TEXT_PAGES))
+    path = write(tmp_path / "docs" / "handbook.pdf", headed_pdf_bytes(HANDBOOK_PAGES))
     doc = load_document(path)
     assert RUNNING_HEADER not in doc.text and "Page 2 of 3" not in doc.text
     assert "extraordinary budget" in doc.text and "extraordi-" not in doc.text
