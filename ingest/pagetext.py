@@ -52,17 +52,22 @@ def _zone(page: RawPage) -> list[int]:
 def running_lines(pages: list[RawPage]) -> list[set[int]]:
     """Per page, the indices of the lines to leave out: running headers/footers (a line at
     a page's top or bottom, see ``_zone``, that recurs there on more than half the pages, at
-    least ``MIN_PAGES_FOR_RUNNING`` of them) and bare page numbers there."""
+    least ``MIN_PAGES_FOR_RUNNING`` of them) and bare page numbers there; none on a page
+    that holds nothing else."""
     zones = [{i: line_text(p.lines[i]).strip() for i in _zone(p)} for p in pages]
     seen: Counter[str] = Counter()
     for zone in zones:
         seen.update({_key(t) for t in zone.values() if t})
     need = max(MIN_PAGES_FOR_RUNNING, len(pages) // 2 + 1)
     running = {k for k, n in seen.items() if n >= need}
-    return [
-        {i for i, t in zone.items() if t and (_key(t) in running or _PAGE_NUMBER_RE.match(t))}
-        for zone in zones
-    ]
+    out = []
+    for page, zone in zip(pages, zones, strict=True):
+        drop = {
+            i for i, t in zone.items() if t and (_key(t) in running or _PAGE_NUMBER_RE.match(t))
+        }
+        kept = [i for i, line in enumerate(page.lines) if i not in drop and line_text(line).strip()]
+        out.append(drop if kept else set())  # a page of nothing else: that line is its text
+    return out
 
 
 def _joins(line: list[Segment], following: list[Segment] | None) -> bool:

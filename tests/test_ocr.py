@@ -94,6 +94,11 @@ def test_assemble_drops_running_heads_joins_hyphens_and_keeps_table_rows():
     ]
 
 
+def test_a_page_of_only_a_repeated_line_keeps_it():
+    pages = [RawPage([_line("Same boilerplate on every page.", y=0.05)], 1, 1) for _ in range(4)]
+    assert assemble(pages)[0] == "\n\n".join(["Same boilerplate on every page."] * 4)
+
+
 def test_two_page_documents_keep_their_first_lines():
     pages = [RawPage([_line("Same title"), _line(f"Text {n}.")], 1, 1) for n in (1, 2)]
     text, _, _ = assemble(pages)
