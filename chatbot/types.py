@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ingest.context import document_context
+from ingest.pagetext import PAGE_SEPARATOR
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Passage:
     author: str | None = None
     root: str = ""  # the folder the document was ingested from
     title_is_excerpt: bool = False  # the title is only the text's opening words
+    page_end: int | None = None  # the page the passage ends on (PDFs and images)
 
     @classmethod
     def from_chunk(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
@@ -48,7 +50,17 @@ class Passage:
             author=meta.get("author"),
             root=str(meta.get("root", "")),
             title_is_excerpt=bool(meta.get("title_is_excerpt")),
+            page_end=meta.get("page_end"),
         )
+
+    def page_of(self, offset: int) -> int | None:
+        """The page of character ``offset`` of the passage text: the passage's first page
+        plus the page breaks before it (pages are joined by a blank line, which a PDF's or
+        image's text has nowhere else), never past its last page."""
+        if self.page is None:
+            return None
+        page = self.page + self.text[:offset].count(PAGE_SEPARATOR)
+        return min(page, self.page_end) if self.page_end else page
 
     def context(self) -> str:
         """The document's context line: ``title | publisher | Month D, YYYY``, parts missing
@@ -95,6 +107,7 @@ class Citation:
         else:
             a, b = span
             quote, start, end = passage.text[a:b], passage.start + a, passage.start + b
+        page = passage.page if span is None else passage.page_of(span[0])
         return cls(
             n=n,
             source=passage.source,
@@ -106,7 +119,7 @@ class Citation:
             end=end,
             supported=supported,
             support=support,
-            page=passage.page,
+            page=page,
             passage=passage.text,
         )
 

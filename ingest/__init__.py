@@ -15,7 +15,8 @@ from ingest.errors import (
     IngestError,
     LoadError,
 )
-from ingest.formats import SUPPORTED_EXTENSIONS
+from ingest.formats import SUPPORTED_EXTENSIONS, render_page
+from ingest.layout import DocLayout, read_layout
 from ingest.loaders import LoadedDocument, load_document
 from ingest.manifest import DocRecord
 from ingest.pipeline import (
@@ -35,6 +36,7 @@ __all__ = [
     "EXIT_PARTIAL",
     "SUPPORTED_EXTENSIONS",
     "DocIndex",
+    "DocLayout",
     "DocRecord",
     "IndexDamagedError",
     "IndexMismatchError",
@@ -51,6 +53,8 @@ __all__ = [
     "ingest_paths",
     "load_document",
     "open_index",
+    "read_layout",
+    "render_page",
     "reset_index",
     "set_offline_env",
 ]

@@ -19,7 +19,8 @@ EXIT_CHECK_FAILED = 4
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
-        description="Chunk, embed and store documents (.txt .md .html .pdf .docx) in the "
+        description="Chunk, embed and store documents (.txt .md .html .pdf .docx, page images "
+        ".png .jpg .tif read by OCR) in the "
         "Chroma index (embedded, or on a Chroma server with --chroma-host). Re-running "
         "applies only what changed.",
         epilog=f"Exit codes: {EXIT_OK} all files ingested or unchanged; {EXIT_PARTIAL} some "
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'host:port' or 'ray://host:port' (pip install -e '.[ray]')",
     )
     parser.add_argument("--ray-workers", type=int, help="embedding actors on the cluster")
+    parser.add_argument(
+        "--ocr",
+        choices=("off", "auto", "force"),
+        help="OCR of scanned PDF pages and images: auto (default), force (every PDF page), off",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     parser.add_argument(
         "--reset",
@@ -118,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             chroma_port=args.chroma_port,
             ray_address=args.ray_address,
             ray_workers=args.ray_workers,
+            ocr=args.ocr,
             progress=False if args.quiet else None,
         )
         if args.check:

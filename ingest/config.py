@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.ocr import OCR_MODES
 from ingest.settings import EnvSettings, SettingsError
 from ingest.settings import described as _field
 
@@ -109,6 +110,12 @@ class IngestSettings(EnvSettings):
         "Embedding actors on the Ray cluster, one model each (0: one per GPU when the cluster "
         "has GPUs, else one per CPU).",
     )
+    ocr: str = _field(
+        "auto",
+        "OCR of scanned PDF pages and page images (RapidOCR, offline): 'auto' reads a PDF "
+        "page by OCR when its text layer is empty or too thin to be real text, 'force' reads "
+        "every PDF page by OCR, 'off' never (images are then skipped).",
+    )
     onnx_cache_dir: Path = _field(
         ONNX_CACHE_DIR,
         "Where the ONNX backends (the default, 'onnx-int8:') keep the model export they make "
@@ -131,6 +138,8 @@ class IngestSettings(EnvSettings):
                 f"chunk_overlap must be in [0, chunk_size={self.chunk_size}), "
                 f"got {self.chunk_overlap}"
             )
+        if self.ocr not in OCR_MODES:
+            raise SettingsError(f"ocr must be one of {', '.join(OCR_MODES)}, got {self.ocr!r}")
         if self.batch_size < 1:
             raise SettingsError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb <= 0:

@@ -1,5 +1,6 @@
 """The supported file types and their parsers: a file's bytes to plain text, with what its
-format says about the title, date and publication."""
+format says about the title, date and publication; for PDFs and images, also where each line
+lies on its page."""
 
 from __future__ import annotations
 
@@ -12,13 +13,22 @@ from typing import TYPE_CHECKING
 
 from ingest.errors import LoadError
 from ingest.header import normalise_date, parse_header
+from ingest.images import IMAGE_EXTENSIONS, read_image_pages, render_image_page
+from ingest.layout import PageLayout
+from ingest.pagetext import assemble
+from ingest.pdf import read_pdf, render_pdf_page
 
 if TYPE_CHECKING:
     from docx.table import Table
+    from PIL.Image import Image
 
 TEXT_EXTENSIONS = (".txt", ".md", ".markdown")
 HTML_EXTENSIONS = (".html", ".htm")
-SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, *HTML_EXTENSIONS, ".pdf", ".docx")
+SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, *HTML_EXTENSIONS, ".pdf", ".docx", *IMAGE_EXTENSIONS)
+# Recorded in the fingerprint of the documents of these types only (with the OCR setting):
+# bump one when that type's text would come out differently, so just those are reingested.
+# "pdf2": pypdfium2 text with line boxes, scans read by OCR, running heads dropped.
+LOADER_VERSIONS = {".pdf": "pdf2", **dict.fromkeys(IMAGE_EXTENSIONS, "img1")}
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,9 @@ class Parsed:
     page_starts: tuple[int, ...] = ()
     publisher: str | None = None
     author: str | None = None
+    pages: tuple[PageLayout, ...] = ()  # where each stored line lies (PDFs and images)
+    ocr_pages: int = 0
+    low_confidence: int = 0  # OCR lines recognised with a low score (kept)
 
 
 def decode_text(path: Path, data: bytes) -> str:
@@ -160,30 +173,25 @@ def _parse_html(path: Path, data: bytes) -> Parsed:
     )
 
 
-def _parse_pdf(path: Path, data: bytes) -> Parsed:
-    from pypdf import PdfReader
+def _parse_pdf(path: Path, data: bytes, ocr: str = "auto", progress: bool = False) -> Parsed:
+    pages, title, low = read_pdf(path, data, ocr, progress)
+    text, starts, layout = assemble(pages)
+    if not text.strip():
+        why = "and OCR is off" if ocr == "off" else "nor a scanned page OCR could read"
+        raise LoadError(path, f"no text found in the PDF (no text layer {why})")
+    return Parsed(
+        text, title, None, starts, pages=layout, ocr_pages=_ocr_pages(layout), low_confidence=low
+    )
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError(path, "PDF is encrypted with a password")
-        page_texts = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
-    except LoadError:
-        raise
-    except Exception as exc:  # damaged files raise all sorts (NotImplementedError, zlib...)
-        raise LoadError(path, f"not a readable PDF ({type(exc).__name__}: {exc})") from None
-    parts: list[str] = []
-    starts: list[int] = []
-    pos = 0
-    for text in page_texts:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        starts.append(pos)
-        parts.append(text)
-        pos += len(text) + 2
-    body = "\n\n".join(parts)
-    title = str(meta_title).strip() if meta_title and str(meta_title).strip() else None
-    return Parsed(body, title, None, tuple(starts))
+
+def _parse_image(path: Path, data: bytes, ocr: str = "auto", progress: bool = False) -> Parsed:
+    pages, low = read_image_pages(path, data, ocr, progress)
+    text, starts, layout = assemble(pages)
+    return Parsed(text, None, None, starts, pages=layout, ocr_pages=len(layout), low_confidence=low)
+
+
+def _ocr_pages(layout: tuple[PageLayout, ...]) -> int:
+    return sum(1 for p in layout if p.ocr)
 
 
 def _parse_docx(path: Path, data: bytes) -> Parsed:
@@ -232,6 +240,17 @@ def _table_rows(table: Table) -> list[str]:
 PARSERS: dict[str, Callable[[Path, bytes], Parsed]] = {
     **{ext: _parse_text for ext in TEXT_EXTENSIONS},
     **{ext: _parse_html for ext in HTML_EXTENSIONS},
-    ".pdf": _parse_pdf,
     ".docx": _parse_docx,
 }
+# Types with pages: (path, bytes, OCR mode, show progress) → text and line boxes.
+PAGE_PARSERS: dict[str, Callable[[Path, bytes, str, bool], Parsed]] = {
+    ".pdf": _parse_pdf,
+    **{ext: _parse_image for ext in IMAGE_EXTENSIONS},
+}
+
+
+def render_page(path: Path, number: int, width: int) -> Image:
+    """Page ``number`` (1-based) of a PDF or image file, ``width`` pixels wide."""
+    if Path(path).suffix.lower() == ".pdf":
+        return render_pdf_page(Path(path), number, width)
+    return render_image_page(Path(path), number, width)

@@ -1,5 +1,5 @@
-"""Load one source file (.txt, .md, .html, .pdf, .docx): read its bytes, parse them by type
-and give the document its text, title and provenance."""
+"""Load one source file (.txt, .md, .html, .pdf, .docx, or a page image): read its bytes, parse
+them by type and give the document its text, title and provenance."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import LoadError
-from ingest.formats import PARSERS, SUPPORTED_EXTENSIONS
+from ingest.formats import PAGE_PARSERS, PARSERS, SUPPORTED_EXTENSIONS
 from ingest.header import heading_line, title_from_text
+from ingest.layout import DocLayout
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,13 @@ class LoadedDocument:
     # No title given and no heading line: ``title`` is the text's first sentence (or the
     # file name), fit to show but not to stand for the document in retrieval.
     title_is_excerpt: bool = False
+    # PDFs and images: where each stored line lies on its page, and what OCR read.
+    layout: DocLayout | None = None
+    ocr_pages: int = 0
+    low_confidence: int = 0
 
     def page_at(self, offset: int) -> int | None:
-        """The 1-based page holding character ``offset`` (PDFs only)."""
+        """The 1-based page holding character ``offset`` (PDFs and images only)."""
         if not self.page_starts:
             return None
         return max(1, bisect_right(self.page_starts, offset))
@@ -69,12 +74,16 @@ def load_document(
     *,
     max_bytes: int = 50 * 1024 * 1024,
     data: bytes | None = None,
+    ocr: str = "auto",
+    progress: bool = False,
 ) -> LoadedDocument:
-    """Load one supported file. Raises LoadError with a one-line reason."""
+    """Load one supported file. Raises LoadError with a one-line reason.
+
+    ``ocr``: "auto" reads scanned PDF pages and images by OCR, "force" every PDF page too,
+    "off" none; ``progress`` shows a bar of the pages OCR reads."""
     path = Path(path)
     ext = path.suffix.lower()
-    parser = PARSERS.get(ext)
-    if parser is None:
+    if ext not in PARSERS and ext not in PAGE_PARSERS:
         raise LoadError(
             path,
             f"unsupported file type {ext or '(none)'!r} "
@@ -84,20 +93,27 @@ def load_document(
         data = read_file(path, max_bytes)
     if not data.strip():
         raise LoadError(path, "file is empty")
-    parsed = parser(path, data)
+    if ext in PAGE_PARSERS:
+        parsed = PAGE_PARSERS[ext](path, data, ocr, progress)
+    else:
+        parsed = PARSERS[ext](path, data)
     text = parsed.text
     if not text.strip():
         raise LoadError(path, "no text found in the file")
     title = parsed.title or heading_line(text)
+    content_hash = file_hash(data)
     return LoadedDocument(
         source=source if source is not None else path.name,
         path=path,
         text=text,
         title=title or title_from_text(text) or path.stem,
         date=parsed.date,
-        content_hash=file_hash(data),
+        content_hash=content_hash,
         page_starts=parsed.page_starts,
         publisher=parsed.publisher,
         author=parsed.author,
         title_is_excerpt=title is None,
+        layout=DocLayout(content_hash, parsed.pages) if parsed.pages else None,
+        ocr_pages=parsed.ocr_pages,
+        low_confidence=parsed.low_confidence,
     )

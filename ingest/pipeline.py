@@ -18,6 +18,7 @@ from ingest.context import retrieval_text
 from ingest.damage import ensure_space, guard
 from ingest.discovery import discover
 from ingest.embeddings import LazyEmbeddings
+from ingest.layout import LayoutStore
 from ingest.lock import write_lock
 from ingest.manifest import DocRecord
 from ingest.plan import Plan, Work, fingerprint, make_plan
@@ -64,6 +65,10 @@ class IngestReport:
             f" (chunks: +{self.chunks_written} written, {self.chunks_embedded} embedded, "
             f"-{self.chunks_removed} removed, {self.chunks_total} in index)"
         )
+        ocr_pages = sum(w.doc.ocr_pages for w in p.work)
+        if ocr_pages:
+            low = sum(w.doc.low_confidence for w in p.work)
+            line += f"; OCR read {ocr_pages} pages ({low} low-confidence lines kept)"
         if self.orphans_removed:
             line += f"; cleaned {self.orphans_removed} chunks left by an interrupted run"
         return line
@@ -189,7 +194,10 @@ def _write_wave(
     if replaced:
         index.delete(replaced)
         report.chunks_removed += len(replaced)
-    index.manifest.commit(w.record(fp) for w in wave)
+    layouts = LayoutStore(index.settings.index_dir, index.settings.collection)
+    for w in wave:  # before the commit: a run killed in between rewrites them
+        layouts.save(w.key, w.doc.layout)
+    index.manifest.commit(w.record(w.fingerprint or fp) for w in wave)
     return [(i, retrieval_text(w.context, c.text)) for i, c, w in rows], replaced
 
 
@@ -233,6 +241,9 @@ def _delete_documents(records: list[DocRecord], index: DocIndex, report: IngestR
         index.delete(gone)
     report.chunks_removed += len(gone)
     index.manifest.commit([], deleted=[r.doc_key for r in records])
+    layouts = LayoutStore(index.settings.index_dir, index.settings.collection)
+    for r in records:
+        layouts.remove(r.doc_key)
     return gone
 
 

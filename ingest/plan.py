@@ -20,6 +20,7 @@ from ingest.config import IngestSettings
 from ingest.context import CONTEXT_VERSION, retrieval_text, stored_context
 from ingest.discovery import Discovery, FoundFile
 from ingest.errors import LoadError
+from ingest.formats import LOADER_VERSIONS
 from ingest.loaders import LoadedDocument, file_hash, load_document, read_file
 from ingest.manifest import DocRecord, doc_key, now
 from ingest.splitter import SPLITTER_VERSION, Chunk, TokenSplitter
@@ -39,6 +40,7 @@ class Work:
     old: DocRecord | None
     chunks: list[Chunk] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # the document's, recorded in the manifest
 
     @property
     def key(self) -> str:
@@ -102,6 +104,7 @@ class Deferred:
     size: int
     mtime_ns: int
     old: DocRecord | None
+    fingerprint: str = ""  # the document's (``document_fingerprint``)
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Plan:
         old = sum(w.old.n_chunks for w in self.update if w.old) + sum(
             r.n_chunks for r in self.delete
         )
+        ocr = sum(w.doc.ocr_pages for w in self.work)
         old += sum(d.old.n_chunks for d in self.deferred if d.old)
         add = len(self.add) + sum(d.old is None for d in self.deferred)
         update = len(self.update) + sum(d.old is not None for d in self.deferred)
@@ -132,7 +136,7 @@ class Plan:
         return (
             f"plan: add {add}, update {update}, delete {len(self.delete)}, "
             f"unchanged {len(self.unchanged)}, failed {len(self.failed)} "
-            f"(chunks: {write}, remove {old})"
+            f"(chunks: {write}, remove {old})" + (f"; OCR read {ocr} pages" if ocr else "")
         )
 
 
@@ -142,6 +146,13 @@ def fingerprint(settings: IngestSettings, model: str) -> str:
         f"{model}|{settings.chunk_size}|{settings.chunk_overlap}|split{SPLITTER_VERSION}"
         f"|context{CONTEXT_VERSION}"
     )
+
+
+def document_fingerprint(base: str, path: Path, ocr: str) -> str:
+    """``base`` (``fingerprint``), plus for types with a loader version (PDFs, images) that
+    version and the OCR setting: bumping it, or changing the setting, reingests just those."""
+    version = LOADER_VERSIONS.get(path.suffix.lower())
+    return f"{base}|{version}|ocr-{ocr}" if version else base
 
 
 def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str]:
@@ -166,7 +177,7 @@ def make_plan(
     """Compare the files found with the manifest; load and split only what changed
     (``defer``: only read the changed files' bytes, into ``plan.deferred``)."""
     settings = index.settings
-    fp = fingerprint(settings, index.model)
+    base = fingerprint(settings, index.model)
     plan = Plan(failed=list(discovery.errors), notices=list(discovery.notices))
     known = index.manifest.documents()
     present: set[str] = set()
@@ -174,6 +185,7 @@ def make_plan(
         key = doc_key(str(found.root), found.source)
         present.add(key)
         old = known.get(key)
+        fp = document_fingerprint(base, found.path, settings.ocr)
         try:
             st = found.path.stat()
             if (
@@ -187,7 +199,13 @@ def make_plan(
                 data = read_file(found.path, settings.max_file_bytes)
                 content_hash = file_hash(data)  # what load_document records
             else:
-                doc = load_document(found.path, found.source, max_bytes=settings.max_file_bytes)
+                doc = load_document(
+                    found.path,
+                    found.source,
+                    max_bytes=settings.max_file_bytes,
+                    ocr=settings.ocr,
+                    progress=settings.progress,
+                )
                 content_hash = doc.content_hash
         except LoadError as exc:
             plan.failed.append(exc)
@@ -200,9 +218,9 @@ def make_plan(
             plan.unchanged.append(found.source)
             continue
         if defer:
-            plan.deferred.append(Deferred(found, data, st.st_size, st.st_mtime_ns, old))
+            plan.deferred.append(Deferred(found, data, st.st_size, st.st_mtime_ns, old, fp))
             continue
-        work = Work(found, doc, st.st_size, st.st_mtime_ns, old)
+        work = Work(found, doc, st.st_size, st.st_mtime_ns, old, fingerprint=fp)
         work.chunks = splitter.split(doc.text)
         work.ids = chunk_ids(key, work.context, fp, [c.text for c in work.chunks])
         (plan.update if old else plan.add).append(work)

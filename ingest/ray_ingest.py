@@ -62,6 +62,7 @@ class Task:
     source: str
     data: bytes
     skip: frozenset[str]  # chunk ids of the stored version: kept, so not embedded again
+    fingerprint: str = ""  # the document's chunking fingerprint (``document_fingerprint``)
 
 
 @dataclass
@@ -96,12 +97,13 @@ class ChunkEmbedder:
 
     def run(self, task: Task) -> Result:
         try:
-            doc = load_document(Path(task.path), task.source, data=task.data)
+            doc = load_document(Path(task.path), task.source, data=task.data, ocr=self.settings.ocr)
         except LoadError as exc:
             return Result(task.number, error=exc.reason)
         work = Work(FoundFile(Path(task.root), Path(task.path)), doc, 0, 0, None)
         work.chunks = self.splitter.split(doc.text)
-        work.ids = chunk_ids(work.key, work.context, self.fp, [c.text for c in work.chunks])
+        fp = task.fingerprint or self.fp
+        work.ids = chunk_ids(work.key, work.context, fp, [c.text for c in work.chunks])
         todo = [(i, c) for i, c in zip(work.ids, work.chunks, strict=True) if i not in task.skip]
         vectors: dict[str, list[float]] = {}
         batch = self.settings.batch_size
@@ -224,7 +226,14 @@ def ray_waves(
                 plan.failed.append(LoadError(item.found.path, result.error))
                 logger.warning("skipped %s", plan.failed[-1])
                 continue
-            work = Work(item.found, result.doc, item.size, item.mtime_ns, item.old)
+            work = Work(
+                item.found,
+                result.doc,
+                item.size,
+                item.mtime_ns,
+                item.old,
+                fingerprint=item.fingerprint,
+            )
             work.chunks, work.ids = result.chunks, result.ids
             (plan.update if item.old else plan.add).append(work)
             wave.append(work)
@@ -266,6 +275,7 @@ def _results(
                     item.found.source,
                     item.data,
                     frozenset(item.old.chunk_ids if item.old else ()),
+                    item.fingerprint,
                 )
             )
             for number, item in group

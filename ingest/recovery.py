@@ -14,6 +14,7 @@ from ingest.collection import CHROMA_SUBDIR, chroma_client
 from ingest.config import IngestSettings
 from ingest.damage import CHROMA_DB, forget_client, guard, kind, reason_of
 from ingest.errors import IndexDamagedError
+from ingest.layout import LayoutStore
 from ingest.lock import write_lock
 from ingest.manifest import Manifest
 
@@ -84,6 +85,7 @@ def reset_index(settings: IngestSettings) -> list[tuple[Path, Path]]:
             manifest.unlink()
             for extra in SIDECARS:
                 Path(f"{manifest}{extra}").unlink(missing_ok=True)
+        LayoutStore(settings.index_dir, settings.collection).clear()
     return moved
 
 

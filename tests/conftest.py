@@ -93,6 +93,108 @@ PDF_PAGES = [
 ]
 
 
+FONT_CANDIDATES = (
+    "DejaVuSans.ttf",
+    "LiberationSans-Regular.ttf",
+    "Arial.ttf",
+    "FreeSans.ttf",
+    "NotoSans-Regular.ttf",
+)
+
+
+def page_font(size: int):
+    """A scalable sans-serif font for drawing test pages: a TrueType font of this machine
+    (searched under the usual font folders), else Pillow's own scalable default."""
+    from PIL import ImageFont
+
+    for folder in (
+        Path("/usr/share/fonts"),
+        Path("/usr/local/share/fonts"),
+        Path.home() / ".fonts",
+    ):
+        for name in FONT_CANDIDATES:
+            for path in sorted(folder.rglob(name)) if folder.is_dir() else []:
+                return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)  # Pillow >= 10.1
+
+
+PAGE_PX = (1240, 1754)  # A4 at 150 dpi
+LINE_TOP, LINE_STEP, LEFT = 150, 64, 120
+
+
+def page_image(lines: list[str], font_size: int = 30):
+    """A white A4 page (150 dpi) with ``lines`` drawn in black, one per row from the top:
+    row ``i`` starts at y = LINE_TOP + i * LINE_STEP pixels."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", PAGE_PX, 255)
+    draw = ImageDraw.Draw(image)
+    font = page_font(font_size)
+    for i, line in enumerate(lines):
+        draw.text((LEFT, LINE_TOP + i * LINE_STEP), line, fill=0, font=font)
+    return image
+
+
+def scanned_pdf_bytes(pages: list[list[str]]) -> bytes:
+    """A PDF of page images only (no text layer), as a scanner makes."""
+    images = [page_image(lines) for lines in pages]
+    buf = io.BytesIO()
+    images[0].save(buf, "PDF", save_all=True, append_images=images[1:], resolution=150)
+    return buf.getvalue()
+
+
+def png_bytes(lines: list[str]) -> bytes:
+    buf = io.BytesIO()
+    page_image(lines).save(buf, "PNG")
+    return buf.getvalue()
+
+
+RUNNING_HEADER = "Harbour Authority Handbook - Internal"
+
+
+def headed_pdf_bytes(pages: list[list[str | tuple[str, ...]]]) -> bytes:
+    """A text PDF whose pages carry a running header and a "Page N of M" footer; each entry
+    of ``pages`` is that page's lines, drawn one per row as given (so a line may end in a
+    hyphenated word; a tuple is a table row of cells)."""
+    from fpdf import FPDF
+
+    class Headed(FPDF):
+        def header(self) -> None:
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 8, RUNNING_HEADER, new_x="LMARGIN", new_y="NEXT")
+            self.ln(6)
+
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 8, f"Page {self.page_no()} of {{nb}}", align="C")
+
+    pdf = Headed()
+    for lines in pages:
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=11)
+        for line in lines:
+            if isinstance(line, tuple):  # a table row: one 45 mm cell each
+                for cell in line:
+                    pdf.cell(45, 7, cell)
+                pdf.ln(7)
+            else:
+                pdf.cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+HANDBOOK_PAGES: list[list[str | tuple[str, ...]]] = [
+    [
+        "Mooring fees are reviewed by the harbour council every spring.",
+        "The committee approved the extraordi-",
+        "nary budget for dredging the outer basin.",
+        ("Region", "Boats", "Crew"),
+    ],
+    ["Visiting yachts may stay for fourteen nights at most."],
+    ["Fuel is sold at the north pontoon from April to October."],
+]
+
+
 def docx_bytes(*, core_title: str | None = None) -> bytes:
     """Title paragraph, body paragraphs, a table (one merged cell), an empty paragraph."""
     import docx

@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 
 from chatbot.web.config import WebSettings
-from tests.conftest import ROOT, serve_seed_app, write
+from tests.conftest import HANDBOOK_PAGES, ROOT, headed_pdf_bytes, serve_seed_app, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "browser-chat.png"
+PDF_SCREENSHOT = ARTIFACTS / "browser-pdf-citation.png"
+PDF_SENTENCE = "Visiting yachts may stay for fourteen nights at most."
 CHROMIUM_ARGS = [
     "--no-sandbox",  # we run as root in CI containers
     "--disable-gpu",
@@ -131,3 +133,75 @@ def test_chat_page_in_a_real_browser(served: tuple[str, WebSettings], tmp_path: 
             page.screenshot(path=str(SCREENSHOT), full_page=True)
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def sentence_box(pdf: Path, page_number: int, sentence: str) -> tuple[float, ...]:
+    """Where ``sentence`` lies on the page, found by pypdfium2's own text search: (x0, y0,
+    x1, y1) as fractions of the page, origin at the top left."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(pdf))
+    try:
+        page = document[page_number - 1]
+        width, height = page.get_size()
+        found = page.get_textpage().search(sentence).get_next()
+        assert found, f"{sentence!r} is not on page {page_number}"
+        first, count = found
+        boxes = [page.get_textpage().get_charbox(i) for i in range(first, first + count)]
+        left, bottom = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        right, top = max(b[2] for b in boxes), max(b[3] for b in boxes)
+        return (left / width, 1 - top / height, right / width, 1 - bottom / height)
+    finally:
+        document.close()
+
+
+def test_pdf_citation_shows_its_page_with_the_sentence_highlighted(
+    served: tuple[str, WebSettings], tmp_path: Path
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    pdf = write(tmp_path / "upload" / "harbour handbook.pdf", headed_pdf_bytes(HANDBOOK_PAGES))
+    expected = sentence_box(pdf, 2, PDF_SENTENCE)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(url)
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#docqa-upload input[type=file]").set_input_files(str(pdf))
+            expect(page.locator("#docqa-ingest-status textarea")).to_have_value(
+                re.compile(r"done: added 1, updated 0, deleted 0")
+            )
+            page.get_by_role("tab", name="Chat").click()
+            question = page.locator("#docqa-question textarea")
+            question.fill("How many nights may visiting yachts stay?")
+            question.press("Enter")
+            sources = page.locator("#docqa-sources")
+            expect(page.locator('#docqa-chat [data-testid="bot"]').last).to_contain_text("fourteen")
+            view = sources.locator(".docqa-pageview").first
+            expect(view).to_be_visible()
+            expect(view).to_have_attribute("data-page", "2")
+            expect(sources).to_contain_text("harbour handbook.pdf")
+            image = view.locator("img.docqa-page-img")
+            expect(image).to_be_visible()
+            assert image.evaluate("img => img.complete && img.naturalWidth") >= 600
+            marks = view.locator(".docqa-page-hl")
+            expect(marks.first).to_be_visible()
+            frame = image.bounding_box()
+            boxes = [marks.nth(i).bounding_box() for i in range(marks.count())]
+            drawn = (
+                (min(b["x"] for b in boxes) - frame["x"]) / frame["width"],
+                (min(b["y"] for b in boxes) - frame["y"]) / frame["height"],
+                (max(b["x"] + b["width"] for b in boxes) - frame["x"]) / frame["width"],
+                (max(b["y"] + b["height"] for b in boxes) - frame["y"]) / frame["height"],
+            )
+            # The highlight covers the sentence's place on the page, within 1.5% of the page.
+            tolerance = 0.015
+            assert drawn[0] <= expected[0] + tolerance and drawn[1] <= expected[1] + tolerance
+            assert drawn[2] >= expected[2] - tolerance and drawn[3] >= expected[3] - tolerance
+            assert all(abs(d - e) < 3 * tolerance for d, e in zip(drawn, expected, strict=True))
+        finally:
+            page.screenshot(path=str(PDF_SCREENSHOT), full_page=True)
+            browser.close()

@@ -366,7 +366,7 @@ def test_file_over_max_bytes(tmp_path):
     assert load_document(path, max_bytes=5000).text == "x" * 5000
 
 
-@pytest.mark.parametrize("name", ["notes.rtf", "image.PNG", "README"])
+@pytest.mark.parametrize("name", ["notes.rtf", "image.HEIC", "README"])
 def test_unsupported_extension(tmp_path, name):
     path = write(tmp_path / name, "text")
     with pytest.raises(LoadError) as info:
@@ -434,13 +434,13 @@ def test_discover_skips_hidden_with_notice(tmp_path):
 
 def test_discover_skips_unsupported_with_notice(tmp_path):
     write(tmp_path / "keep.pdf", b"%PDF")
-    write(tmp_path / "photo.jpg", b"\xff\xd8")
+    write(tmp_path / "photo.heic", b"\x00\x00")
     write(tmp_path / "Makefile", "all:")
     found = discover([tmp_path])
     assert _sources(found) == ["keep.pdf"]
     assert sorted(found.notices) == [
         f"{tmp_path.resolve() / 'Makefile'}: skipped unsupported file type",
-        f"{tmp_path.resolve() / 'photo.jpg'}: skipped unsupported file type",
+        f"{tmp_path.resolve() / 'photo.heic'}: skipped unsupported file type",
     ]
     assert found.errors == []
     assert {ext for ext in SUPPORTED_EXTENSIONS} >= {".txt", ".md", ".html", ".pdf", ".docx"}

@@ -16,6 +16,7 @@ def test_ingest_public_api_is_pinned():
             "EXIT_PARTIAL",
             "SUPPORTED_EXTENSIONS",
             "DocIndex",
+            "DocLayout",
             "DocRecord",
             "IndexMismatchError",
             "IndexDamagedError",
@@ -32,6 +33,8 @@ def test_ingest_public_api_is_pinned():
             "ingest_paths",
             "load_document",
             "open_index",
+            "read_layout",
+            "render_page",
             "reset_index",
             "set_offline_env",
         ]

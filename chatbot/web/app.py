@@ -23,6 +23,7 @@ from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
 from chatbot.web.eval_cases import EvalCaseError, append_case, make_case
 from chatbot.web.page import CHAT_CONCURRENCY, RIGHT, WRONG, build_page
+from chatbot.web.pageview import PageViews
 from chatbot.web.service import SEEDS_DIR, ChatService, NoIndexError
 from chatbot.web.ui import (
     APP_CSS,
@@ -53,6 +54,8 @@ class ChatApp:
         self.service = service
         self.settings = service.settings
         self.watch = watch
+        index = service.settings.chat.index
+        self.page_views = PageViews(index.index_dir, index.collection)
 
     # ---- chat
     def chat(
@@ -102,7 +105,8 @@ class ChatApp:
         if final is None:  # pragma: no cover - Chatbot.stream always ends with the Answer
             return
         turn = {"question": question, "history": turns, "answer": final}
-        yield answer_markdown(final), sources_html(final), trace_html(final), final.to_dict(), turn
+        sources = sources_html(final, self.page_views)
+        yield answer_markdown(final), sources, trace_html(final), final.to_dict(), turn
 
     def new_conversation(self) -> tuple[list, list, str, str, None, None, str]:
         """Empty chat, panels and saved turn."""

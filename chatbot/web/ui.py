@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -213,7 +213,13 @@ def _source_line(title: str, date: str | None, source: str, page: int | None, wh
     return " · ".join(bits)
 
 
-def citation_html(citation: Citation, passage: Passage | None) -> str:
+# (citation, its passage) -> the cited page with the quote highlighted, as HTML, or "".
+PageViewer = Callable[[Citation, "Passage | None"], str]
+
+
+def citation_html(citation: Citation, passage: Passage | None, page_view: str = "") -> str:
+    """One ``[n]``: its provenance, its passage with the quote highlighted and, for a PDF or
+    image, ``page_view`` (the page with the quote highlighted, already escaped)."""
     text = citation.passage or (passage.text if passage else citation.quote)
     span = highlight_span(citation, passage)
     weak = (
@@ -232,13 +238,14 @@ def citation_html(citation: Citation, passage: Passage | None) -> str:
         f'<div class="docqa-source" data-n="{citation.n}">'
         f'<div class="docqa-source-head"><span class="docqa-n">[{citation.n}]</span> '
         f"{head}{weak}</div>"
-        f'<div class="docqa-passage">{highlighted_passage(text, span)}</div></div>'
+        f'<div class="docqa-passage">{highlighted_passage(text, span)}</div>{page_view}</div>'
     )
 
 
-def sources_html(answer: Answer | None) -> str:
+def sources_html(answer: Answer | None, page_views: PageViewer | None = None) -> str:
     """The sources panel for an answer: each ``[n]`` with its provenance and its passage, the
-    cited sentence highlighted. A declined answer lists the closest passages instead."""
+    cited sentence highlighted (and, given ``page_views``, for a PDF or image, the page with
+    it highlighted). A declined answer lists the closest passages instead."""
     if answer is None:
         return (
             '<div class="docqa-sources docqa-empty">Ask a question: each citation [n] of '
@@ -261,7 +268,10 @@ def sources_html(answer: Answer | None) -> str:
         return f'<div class="docqa-sources"><p class="docqa-intro">{intro}</p>{items}</div>'
     if not answer.citations:
         return '<div class="docqa-sources docqa-empty">This answer cites no passage.</div>'
-    items = "".join(citation_html(c, passage_for(c, passages)) for c in answer.citations)
+    items = ""
+    for c in answer.citations:
+        passage = passage_for(c, passages)
+        items += citation_html(c, passage, page_views(c, passage) if page_views else "")
     return f'<div class="docqa-sources">{items}</div>'
 
 
@@ -346,6 +356,13 @@ mark.docqa-unsupported { background: #ffd7d5; color: #6e1111; border-bottom: 2px
   border-radius: 10px; }
 .docqa-declined { background: #e8e8ec; color: #44475a; border: 1px solid #b9bbc6; }
 .docqa-error { background: #ffd7d5; color: #6e1111; }
+.docqa-pageview { margin: 8px 0 0; }
+.docqa-page-frame { position: relative; display: inline-block; max-width: 100%;
+  border: 1px solid var(--border-color-primary); }
+.docqa-page-img { display: block; width: 100%; height: auto; }
+.docqa-page-hl { position: absolute; background: rgba(255, 214, 0, 0.35);
+  outline: 2px solid #e0a800; border-radius: 2px; pointer-events: none; }
+.docqa-pageview figcaption { font-size: 0.8em; color: var(--body-text-color-subdued); }
 .docqa-note { display: block; font-size: 0.85em; color: var(--body-text-color-subdued); }
 .message:has(.docqa-declined), .bot:has(.docqa-declined) { font-style: italic;
   border-left: 4px solid #9a9cae !important; }
