@@ -66,6 +66,9 @@ _DATE_RE = re.compile(
     r"|(?:last|next)\s+(?:week|month|year|weekend)"
     r"|(?:a|one|two|three|four|five|six|\d+)\s+(?:days?|weeks?|months?|years?)\s+(?:ago|earlier|later)"
     r"|\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m|p\.m)"  # 5 pm
+    r"|(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+    r"\s+(?:o['’]clock|in\s+the\s+(?:morning|afternoon|evening))"  # nine in the morning
+    r"|(?:[01]?\d|2[0-3]):[0-5]\d"  # 17:30
     r")\b",
     re.IGNORECASE,
 )

@@ -359,7 +359,10 @@ def _near_miss(
     why = ""
     # A negated compound question ("Does A ..., while B does not ...?") negates one part,
     # which the best sentence of the other part need not echo: checked on plain questions.
-    if settings.negation_check and not compound:
+    # "Are dogs allowed?" is answered by "Dogs are not allowed": for a yes/no question a
+    # negated sentence is the answer (no), not a near miss.
+    yes_no = shape is not None and shape.yes_no
+    if settings.negation_check and not compound and not yes_no:
         why = negation_mismatch(question, chosen.text, set(scoring.weights))
         features["negation_mismatch"] = float(bool(why))
     if not why and settings.contrast_check and not compound:

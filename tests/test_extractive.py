@@ -369,3 +369,22 @@ def test_a_possessive_name_before_a_noun_is_not_a_person_answer() -> None:
     assert [c.text for c in candidates(PERSON, "It was the plan of Trump.", "whose plan?")] == [
         "Trump"
     ]
+
+
+def test_a_policy_yes_no_question_is_answered_by_a_negated_sentence() -> None:
+    from chatbot.question import shape
+
+    ps = [passage("Visitors are welcome. Dogs are not allowed inside the galleries.")]
+    sel = extract("Are dogs allowed?", ps, SETTINGS, shape=shape("Are dogs allowed?"))
+    assert not sel.declined and "not allowed" in sel.sentences[0].text
+    # Not a yes/no question: the same negated sentence is still a near miss.
+    near = extract("Which dogs are allowed?", ps, SETTINGS, shape=shape("Which dogs are allowed?"))
+    assert near.declined and "'not'" in near.reason
+
+
+def test_a_when_question_takes_a_clock_time() -> None:
+    ps = [passage("The museum opens at nine in the morning. The museum closes at 17:30.")]
+    assert extract("When does the museum open?", ps, SETTINGS).short_answer == (
+        "nine in the morning"
+    )
+    assert extract("When does the museum close?", ps, SETTINGS).short_answer == "17:30"
