@@ -144,3 +144,12 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """The inverse of ``to_dict`` (e.g. an answer read back from saved conversations)."""
+        trace = dict(data.get("trace") or {})
+        trace["passages"] = [Passage(**p) for p in trace.get("passages", [])]
+        fields = {**data, "trace": Trace(**trace)}
+        fields["citations"] = [Citation(**c) for c in data.get("citations", [])]
+        return cls(**fields)

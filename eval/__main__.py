@@ -1,11 +1,13 @@
 """``python -m eval --docs DIR --set FILE [--corpus NAME] [--k 10] [--out DIR]
 [--baseline FILE] [--answerer NAME]``: score the chatbot on an eval set; optionally gate on
-a baseline."""
+a baseline. ``python -m eval feedback --out FILE [--db PATH]``: export the judged chat turns
+as an eval set."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -80,6 +82,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_feedback_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m eval feedback",
+        description="Export the chat answers judged in the web app (thumbs up, or thumbs "
+        "down with the right answer or 'the documents don't say') as eval-set lines.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="eval set to write (.jsonl)")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="conversations database (default: DOCQA_CONVERSATIONS_DB, else "
+        "INDEX_DIR/conversations.sqlite3)",
+    )
+    return parser
+
+
+def feedback_main(argv: list[str]) -> int:
+    """``python -m eval feedback``: write the judged turns to ``--out``."""
+    try:
+        args = build_feedback_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    configure_logging(logging.WARNING)
+    from chatbot.conversations import default_path
+    from eval.feedback import export_feedback
+    from ingest import SettingsError
+
+    try:
+        db = args.db or default_path(
+            IngestSettings.from_env().index_dir, os.environ.get("DOCQA_CONVERSATIONS_DB", "")
+        )
+        written, skipped = export_feedback(db, args.out)
+    except (SettingsError, OSError, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    note = f" ({skipped} thumbs-down without a right answer left out)" if skipped else ""
+    _out(f"wrote {written} eval case{'s' if written != 1 else ''} to {args.out}{note}\n")
+    return EXIT_OK
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -87,6 +129,9 @@ def _out(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     set_offline_env()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["feedback"]:
+        return feedback_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (1), already written

@@ -18,7 +18,7 @@ from chatbot.config import ChatSettings
 from chatbot.web.app import ChatApp, build_app, is_loopback, launch, login
 from chatbot.web.config import WebSettings
 from chatbot.web.service import ChatService, ReadWriteLock
-from chatbot.web.ui import plain_text
+from chatbot.web.ui import history_for_chain, plain_text
 from ingest import IngestSettings, ingest_paths
 from tests.conftest import ROOT, write
 
@@ -56,26 +56,35 @@ def test_chat_streams_then_gives_the_cited_answer_and_panels(app: ChatApp):
     assert len(outputs) > 2  # streamed in pieces
     first = outputs[0]
     assert "docqa-sources" in first[1] and first[2] == gr.skip()
-    message, sources, trace, answer, turn = final(outputs)
+    message, sources, trace, answer, session = final(outputs)
     assert "Jeff Sessions" in message and "&#91;1&#93;" in message
     assert '<span class="docqa-n">[1]</span>' in sources and "000_762628c52ecf43e6.txt" in sources
     assert '<mark class="docqa-quote">' in sources
     assert "Standalone query" in trace and "dense" in trace
     assert answer["declined"] is False and answer["citations"]
-    assert turn["question"] == QUESTION and turn["history"] == []
+    # The conversation is saved: the question, then the answer with its citations and trace.
+    (saved,) = app.saved.store.turns(session["id"])
+    assert session["turns"] == [saved.id] and saved.question == QUESTION
+    assert saved.answer == answer and saved.answered_at >= saved.asked_at
+    (listed,) = app.saved.store.list()
+    assert listed.title == QUESTION and listed.collection == app.settings.chat.index.collection
 
 
 def test_chat_follow_up_uses_the_gradio_history(app: ChatApp):
-    *_, (message, _, _, _, _) = app.chat(QUESTION, [], 5, "extractive")
+    *_, (message, _, _, _, session) = app.chat(QUESTION, [], 5, "extractive")
     history = [
         {"role": "user", "content": [{"type": "text", "text": QUESTION}]},
         {"role": "assistant", "content": [{"type": "text", "text": message}]},
     ]
     follow_up = "What did he say about business as usual?"
-    *_, (_, _, _, answer, turn) = app.chat(follow_up, history, 5, "")
+    *_, (_, _, _, answer, session) = app.chat(follow_up, history, 5, "", session)
     assert "Sessions" in answer["trace"]["standalone_query"]
-    assert turn["history"][1]["content"].startswith("U.S. Attorney General Jeff Sessions [1].")
-    assert "<mark" not in turn["history"][1]["content"]
+    turns = history_for_chain(history)
+    assert turns[1]["content"].startswith("U.S. Attorney General Jeff Sessions [1].")
+    assert "<mark" not in turns[1]["content"]
+    first, second = app.saved.store.turns(session["id"])
+    assert session["turns"] == [first.id, second.id] and second.question == follow_up
+    assert len(app.saved.store.list()) == 1
 
 
 def test_chat_k_setting_limits_the_passages(app: ChatApp):
@@ -92,30 +101,74 @@ def test_chat_k_setting_limits_the_passages(app: ChatApp):
     ],
 )
 def test_chat_errors_are_shown_in_the_chat(app: ChatApp, question, backend, expected):
-    message, sources, _, answer, turn = final(list(app.chat(question, [], 5, backend)))
+    message, sources, _, answer, session = final(list(app.chat(question, [], 5, backend)))
     assert "docqa-error" in message and expected in plain_text(message)
-    assert "Ask a question" in sources and answer is None and turn is None
+    assert "Ask a question" in sources and answer is None
+    assert session == {"id": None, "turns": [None]} and app.saved.store.list() == []
 
 
-def test_save_case_needs_a_turn_and_a_verdict_then_appends_a_line(app: ChatApp):
-    cases = app.settings.eval_cases_file
-    assert "Ask a question first" in app.save_case("Right", "", None)
-    *_, (_, _, _, _, turn) = app.chat(QUESTION, [], 5, "extractive")
-    assert "right or wrong" in app.save_case(None, "", turn)
-    assert not cases.exists()
-    status = app.save_case("Right", "", turn)
-    assert status.startswith("Saved chat-")
-    app.save_case("Wrong", "Sessions", turn)
+def like(index: int, liked: bool | None) -> gr.LikeData:
+    return gr.LikeData(None, {"index": index, "value": "", "liked": liked})
+
+
+def test_feedback_is_stored_with_the_turn_and_appends_an_eval_case(app: ChatApp):
+    cases, saved = app.settings.eval_cases_file, app.saved
+    assert "Click 👍 or 👎" in saved.save(None, "", "", False)
+    *_, (message, _, _, _, session) = app.chat(QUESTION, [], 5, "extractive")
+    chat = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": message}]
+    note, picked = saved.pick(chat, session, like(1, True))
+    assert "Answer 1: 👍 saved" in note
+    assert saved.store.turn(session["turns"][0]).rating == 1  # stored at the click
+    assert "goes with a 👎" in saved.save(picked, "", "Sessions", False)
+    status = saved.save(picked, "spot on", "", False)
+    assert "eval case feedback-" in status and "gold: U.S. Attorney General" in status
+    note, picked = saved.pick(chat, session, like(1, False))
+    assert "👎 saved" in note
+    assert "type the right answer" in saved.save(picked, "", "", False)  # no gold yet
+    saved.save(picked, "too long", "Jeff Sessions", False)
+    turn = saved.store.turn(session["turns"][0])
+    assert (turn.rating, turn.comment, turn.correction) == (-1, "too long", "Jeff Sessions")
     right, wrong = (json.loads(line) for line in cases.read_text().splitlines())
     assert right["question"] == QUESTION and right["answerable"] is True
     assert right["answers"] == ["U.S. Attorney General Jeff Sessions"]
     assert right["evidence_doc_ids"] == ["000_762628c52ecf43e6"] and right["evidence"]
-    assert wrong["answers"] == ["Sessions"] and wrong["type"] == "chat-corrected"
+    assert wrong["answers"] == ["Jeff Sessions"] and wrong["type"] == "chat-corrected"
+    assert saved.pick(chat, session, like(1, None))[1] is None  # un-judged
+    assert saved.store.turn(session["turns"][0]).rating is None
+    assert saved.pick(chat, {"id": None, "turns": [None]}, like(1, False))[1] is None
+
+
+def test_conversations_reopen_rename_and_delete(app: ChatApp):
+    *_, (message, _, _, _, session) = app.chat(QUESTION, [], 5, "extractive")
+    *_, (_, _, _, _, other) = app.chat("When is the Zorblat festival?", [], 5, "extractive")
+    assert [c for _, c in app.saved.choices()] == [other["id"], session["id"]]  # newest first
+    chat, state, sources, trace, answer, reopened, title, note = app.saved.open(session["id"])
+    assert chat == state and [m["role"] for m in chat] == ["user", "assistant"]
+    assert chat[0]["content"] == QUESTION and chat[1]["content"] == message
+    assert "000_762628c52ecf43e6.txt" in sources and "Standalone query" in trace
+    assert reopened == session and title == QUESTION and "Reopened" in note
+    follow_up = "What did he say about business as usual?"
+    *_, (_, _, _, answer, after) = app.chat(follow_up, chat, 5, "", reopened)
+    assert "Sessions" in answer["trace"]["standalone_query"]  # the history came back
+    assert after["id"] == session["id"] and len(after["turns"]) == 2
+    assert app.saved.choices()[0] == (QUESTION, session["id"])  # used last: first
+    listing, note = app.saved.rename(after, "  Sessions and  the death penalty ")
+    assert (
+        note == "Renamed."
+        and ("Sessions and the death penalty", session["id"]) in listing["choices"]
+    )
+    assert "must not be empty" in app.saved.rename(after, "  ")[1]
+    *_, fresh, listing, note = app.saved.delete(after)
+    assert note == "Deleted." and fresh == {"id": None, "turns": []}
+    assert [c for _, c in listing["choices"]] == [other["id"]]
+    assert app.saved.store.turns(session["id"]) == []
+    assert "no conversation" in app.saved.open(session["id"])[-1]
 
 
 def test_new_conversation_clears_everything(app: ChatApp):
-    chat, state, sources, trace, answer, turn, saved = app.new_conversation()
-    assert chat == [] and state == [] and answer is None and turn is None and saved == ""
+    chat, state, sources, trace, answer, session, saved = app.new_conversation()
+    assert chat == [] and state == [] and answer is None and saved == ""
+    assert session == {"id": None, "turns": []}
     assert "Ask a question" in sources and "No question" in trace
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.eval_cases import append_case, make_case, strip_citations
 from chatbot.types import Answer, Citation, Passage, Trace
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import DocumentsFolder, UploadError, safe_name
-from chatbot.web.eval_cases import append_case, make_case, strip_citations
 from chatbot.web.ui import (
     answer_markdown,
     esc,

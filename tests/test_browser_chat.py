@@ -1,8 +1,9 @@
 """The chat page in a real browser: headless system Chromium driven by Playwright.
 
 Asks about the seed article, waits for the streamed answer and its citation in the sources
-panel, asks a follow-up, uploads a new document (with HTML and template syntax in it) and
-asks what only that document answers. The final page is saved to
+panel, asks a follow-up, uploads a new document (with HTML and template syntax in it), asks
+what only that document answers and gives it a thumbs-up. A saved conversation survives an
+app restart: reopened from the list, a follow-up uses its history. The final page is saved to
 ``test-artifacts/browser-chat.png``. Needs Debian's ``chromium`` (``make test`` installs it):
 without it this test fails rather than skips.
 """
@@ -121,9 +122,12 @@ def test_chat_page_in_a_real_browser(served: tuple[str, WebSettings], tmp_path: 
             expect(sources).to_contain_text("<b>{{cider}}</b>")
             assert page.evaluate("window.__pwned") is None
 
-            page.locator("#docqa-verdict").get_by_text("Right").click()
+            page.locator("#docqa-chat").get_by_role("button", name="Like").last.click()
+            expect(page.locator("#docqa-judged")).to_contain_text("Answer 3: 👍 saved")
             page.locator("#docqa-save").click()
-            expect(page.locator("#docqa-saved textarea")).to_have_value(re.compile("^Saved chat-"))
+            expect(page.locator("#docqa-saved textarea")).to_have_value(
+                re.compile("^Saved feedback on answer 3; eval case feedback-")
+            )
             case = json.loads(settings.eval_cases_file.read_text().splitlines()[-1])
             assert case["question"] == "When is the Zorblat festival held?"
             assert case["answers"] == ["June"] and case["evidence_doc_ids"] == ["zorblat festival"]
@@ -205,3 +209,62 @@ def test_pdf_citation_shows_its_page_with_the_sentence_highlighted(
         finally:
             page.screenshot(path=str(PDF_SCREENSHOT), full_page=True)
             browser.close()
+
+
+def test_conversation_survives_an_app_restart(tmp_path: Path):
+    """Ask, stop the app, launch it again on the same conversations database, reopen the
+    conversation from the list and ask a follow-up that needs its history."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from chatbot.conversations import ConversationStore
+    from chatbot.web.app import launch
+    from tests.conftest import free_port
+
+    question = "Who told federal prosecutors to seek the death penalty in drug cases?"
+    follow_up = "What did he say about business as usual?"
+    demo, url, settings, handlers = serve_seed_app(tmp_path)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        bot = page.locator('#docqa-chat [data-testid="bot"]')
+        try:
+            page.goto(url)
+            page.locator("#docqa-question textarea").fill(question)
+            page.locator("#docqa-question textarea").press("Enter")
+            expect(bot.last).to_contain_text("Jeff Sessions")
+            listing = page.locator("#docqa-conversations")
+            expect(listing).to_contain_text(question)
+            demo.close()
+            handlers.close()
+
+            settings = settings.replace(port=free_port())
+            demo, handlers, url = launch(
+                settings, seeds_dir=ROOT / "seeds", block=False, quiet=True
+            )
+            page.goto(url)
+            expect(bot).to_have_count(0)
+            listing.get_by_text(question).click()
+            expect(bot).to_have_count(1)
+            expect(bot.last).to_contain_text("Jeff Sessions")
+            expect(page.locator("#docqa-title textarea, #docqa-title input")).to_have_value(
+                question
+            )
+            page.locator("#docqa-question textarea").fill(follow_up)
+            page.locator("#docqa-question textarea").press("Enter")
+            expect(bot).to_have_count(2)
+            expect(bot.last).to_contain_text("business as usual")
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "browser-restart.png"), full_page=True)
+            browser.close()
+            demo.close()
+            handlers.close()
+    store = ConversationStore(settings.conversations_path)
+    try:
+        (conversation,) = store.list()
+        first, second = store.turns(conversation.id)
+    finally:
+        store.close()
+    assert (first.question, second.question) == (question, follow_up)
+    # "he" was resolved from the reopened history: the follow-up searched for Sessions.
+    assert "Sessions" in second.answer["trace"]["standalone_query"]

@@ -17,13 +17,14 @@ from typing import Any
 import gradio as gr
 
 from chatbot.chain import QuestionError
+from chatbot.conversations import ConversationStore
 from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
-from chatbot.web.eval_cases import EvalCaseError, append_case, make_case
-from chatbot.web.page import CHAT_CONCURRENCY, RIGHT, WRONG, build_page
+from chatbot.web.page import CHAT_CONCURRENCY, build_page
 from chatbot.web.pageview import PageViews
+from chatbot.web.saved import SavedChats, Session, assistant_count, new_session
 from chatbot.web.service import SEEDS_DIR, ChatService, NoIndexError
 from chatbot.web.ui import (
     APP_CSS,
@@ -56,6 +57,10 @@ class ChatApp:
         self.watch = watch
         index = service.settings.chat.index
         self.page_views = PageViews(index.index_dir, index.collection)
+        store = ConversationStore(self.settings.conversations_path)
+        self.saved = SavedChats(
+            store, index.collection, self.page_views, self.settings.eval_cases_file
+        )
 
     # ---- chat
     def chat(
@@ -64,12 +69,16 @@ class ChatApp:
         history: list[dict[str, Any]],
         k: float | None = None,
         backend: str | None = None,
+        session: Session | None = None,
     ) -> Iterator[ChatOutput]:
         """Stream an answer: yields (chat message, sources panel, trace, answer as a dict,
-        the turn kept for 'Save as eval case'); the last yield carries the checked answer."""
+        the session's saved conversation); the last yield carries the checked answer. The
+        question is saved once answering starts, the answer when it is complete."""
         question = message if isinstance(message, str) else str(message or "")
         turns = history_for_chain(history)
+        position = assistant_count(history)
         final: Answer | None = None
+        turn: int | None = None
         try:
             stream = self.service.stream(
                 question, turns, k=int(k) if k else None, backend=backend or None
@@ -77,6 +86,8 @@ class ChatApp:
             with closing(stream):
                 parts: list[str] = []
                 for item in stream:
+                    if turn is None:
+                        session, turn = self.saved.ask(session, question, position)
                     if isinstance(item, Answer):
                         final = item
                         continue
@@ -90,7 +101,8 @@ class ChatApp:
                         gr.skip(),
                     )
         except (QuestionError, NoIndexError, LLMError, IngestError, ValueError) as exc:
-            yield error_markdown(str(exc)), sources_html(None), trace_html(None), None, None
+            failed = self.saved.failed(session, position)
+            yield error_markdown(str(exc)), sources_html(None), trace_html(None), None, failed
             return
         except Exception as exc:  # the page must say something, not spin forever
             logger.exception("answering %r failed", question)
@@ -99,38 +111,18 @@ class ChatApp:
                 sources_html(None),
                 trace_html(None),
                 None,
-                None,
+                self.saved.failed(session, position),
             )
             return
-        if final is None:  # pragma: no cover - Chatbot.stream always ends with the Answer
+        if final is None or turn is None:  # pragma: no cover - stream ends with the Answer
             return
-        turn = {"question": question, "history": turns, "answer": final}
+        self.saved.answered(turn, final)
         sources = sources_html(final, self.page_views)
-        yield answer_markdown(final), sources, trace_html(final), final.to_dict(), turn
+        yield answer_markdown(final), sources, trace_html(final), final.to_dict(), session
 
-    def new_conversation(self) -> tuple[list, list, str, str, None, None, str]:
-        """Empty chat, panels and saved turn."""
-        return [], [], sources_html(None), trace_html(None), None, None, ""
-
-    def save_case(self, verdict: str | None, right_answer: str, turn: dict | None) -> str:
-        """Append the latest answer as an eval case once it is marked right or wrong."""
-        if not turn:
-            return "Ask a question first: the latest answer is what gets saved."
-        if verdict not in (RIGHT, WRONG):
-            return "Mark the answer right or wrong first."
-        try:
-            case = make_case(
-                turn["question"],
-                turn["history"],
-                turn["answer"],
-                right=verdict == RIGHT,
-                right_answer=right_answer or "",
-            )
-            append_case(self.settings.eval_cases_file, case)
-        except (EvalCaseError, OSError) as exc:
-            return f"Not saved: {exc}"
-        gold = case["answers"][0] if case["answers"] else "unanswerable"
-        return f"Saved {case['id']} (gold: {gold}) to {self.settings.eval_cases_file}"
+    def new_conversation(self) -> tuple[list, list, str, str, None, Session, str]:
+        """Empty chat and panels, a new (not yet saved) conversation."""
+        return [], [], sources_html(None), trace_html(None), None, new_session(), ""
 
     # ---- documents
     def header(self) -> str:
@@ -170,9 +162,10 @@ class ChatApp:
         return (self.sync_line(), *self.documents_view(), completed)
 
     def close(self) -> None:
-        """Stop watching the documents folder."""
+        """Stop watching the documents folder; close the conversations database."""
         if self.watch is not None:
             self.watch.close()
+        self.saved.store.close()
 
     def _follow(self, ticket: int, prefix: str) -> Iterator[tuple[str, Any, Any, Any]]:
         """Yield the reingest's progress until request ``ticket`` is done, then its summary

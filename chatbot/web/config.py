@@ -1,5 +1,5 @@
-"""The web app's settings: where it listens, who may log in, where uploads and saved eval
-cases go, and the chatbot's settings it answers with."""
+"""The web app's settings: where it listens, who may log in, where uploads, conversations
+and saved eval cases go, and the chatbot's settings it answers with."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatbot.config import ChatSettings
+from chatbot.conversations import default_path
 from ingest import SettingsError
 from ingest.config import PROJECT_ROOT
 from ingest.settings import EnvSettings
@@ -36,7 +37,11 @@ class WebSettings(EnvSettings):
     max_upload_mb: float = _field(20.0, "Largest file (MB) the web app accepts as an upload.")
     eval_cases_file: Path = _field(
         PROJECT_ROOT / "eval" / "sets" / "from_chat.jsonl",
-        "JSONL file that 'Save as eval case' in the web app appends to.",
+        "JSONL file the web app appends an eval case to when feedback on an answer is saved.",
+    )
+    conversations_db: str = _field(
+        "",
+        "SQLite file of saved conversations and feedback (empty: INDEX_DIR/conversations.sqlite3).",
     )
 
     def __post_init__(self) -> None:
@@ -53,6 +58,10 @@ class WebSettings(EnvSettings):
             raise SettingsError(f"max_upload_mb must be positive, got {self.max_upload_mb}")
         object.__setattr__(self, "docs_dir", Path(self.docs_dir).expanduser())
         object.__setattr__(self, "eval_cases_file", Path(self.eval_cases_file).expanduser())
+
+    @property
+    def conversations_path(self) -> Path:
+        return default_path(self.chat.index.index_dir, self.conversations_db)
 
     @property
     def max_upload_bytes(self) -> int:

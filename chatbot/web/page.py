@@ -1,6 +1,6 @@
-"""The page's layout: the Chat tab (chat, sources panel, retrieval trace, eval-case saving)
-and the Documents tab, wired to the handlers of a ``ChatApp``. Components only; what they do
-is the handlers' job (``chatbot.web.app``)."""
+"""The page's layout: the Chat tab (saved conversations, chat with thumbs up/down and
+feedback, sources panel, retrieval trace) and the Documents tab, wired to the handlers of a
+``ChatApp``. Components only; what they do is the handlers' job (``chatbot.web.app``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from chatbot.web.saved import NO_PICK
 from chatbot.web.ui import DOCUMENTS_HEADERS, md_escape, sources_html, trace_html
 from ingest import SUPPORTED_EXTENSIONS
 
@@ -21,7 +22,6 @@ EXAMPLES = [
     "Why has use of the death penalty been declining?",
     "Which groups reacted against the call for more executions?",
 ]
-RIGHT, WRONG = "Right", "Wrong"
 SEEDS_NOTE = (
     "Documents from `seeds/` (and folders ingested with `python -m ingest`) cannot be "
     "removed here; only uploaded ones can."
@@ -31,12 +31,12 @@ _REINGEST = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_i
 
 
 def build_page(app: ChatApp) -> gr.Blocks:
-    """The page: Chat (chat, sources panel, trace, eval-case saving) and Documents tabs."""
+    """The page: Chat (conversations, chat, feedback, sources, trace) and Documents tabs."""
     with gr.Blocks(title="docqa — ask your documents", analytics_enabled=False) as demo:
         header = gr.Markdown(app.header(), elem_id="docqa-header")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                chat_tab(app)
+                chat_tab(app, demo)
             with gr.Tab("Documents", id="documents"):
                 documents_tab(app, demo, header)
     return demo
@@ -45,41 +45,42 @@ def build_page(app: ChatApp) -> gr.Blocks:
 # ---- the Chat tab
 
 
-def chat_tab(app: ChatApp) -> None:
-    """The chat with its settings and eval-case box on the left, the sources panel and the
-    retrieval trace on the right."""
+def chat_tab(app: ChatApp, demo: gr.Blocks) -> None:
+    """The saved conversations on the left, the chat with its settings and feedback box in
+    the middle, the sources panel and the retrieval trace on the right."""
     sources = gr.HTML(sources_html(None), elem_id="docqa-sources", render=False)
     trace = gr.HTML(trace_html(None), elem_id="docqa-trace", render=False)
     answer_json = gr.JSON(visible=False, render=False)
-    turn = gr.State(None)
-    inputs = _answer_settings(app)
+    session = gr.State(None)
+    picked = gr.State(None)
+    inputs = [*_answer_settings(app), session]
+    private = {"api_visibility": "private", "queue": False}
     with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=220):
+            listing, title, rename, delete, note = _conversations_box()
         with gr.Column(scale=3, min_width=420):
-            chat = _chat_interface(app, inputs, [sources, trace, answer_json, turn])
+            chat = _chat_interface(app, inputs, [sources, trace, answer_json, session])
             new = gr.Button("New conversation", elem_id="docqa-new", size="sm")
-            verdict, right_answer, save, saved = _eval_case_box(app)
+            judged, comment, correction, nowhere, save, saved = _feedback_box(app)
         with gr.Column(scale=2, min_width=320):
             gr.Markdown("### Sources")
             sources.render()
             with gr.Accordion("Retrieval trace", open=False, elem_id="docqa-trace-box"):
                 trace.render()
             answer_json.render()
-    clear_outputs = [chat.chatbot, chat.chatbot_state, sources, trace, answer_json, turn]
-    new.click(
-        app.new_conversation,
-        None,
-        [*clear_outputs, saved],
-        api_visibility="private",
-        queue=False,
-    )
+    shown = [chat.chatbot, chat.chatbot_state, sources, trace, answer_json, session]
+    new.click(app.new_conversation, None, [*shown, saved], **private)
     chat.chatbot.clear(
-        lambda: app.new_conversation()[2:6],
-        None,
-        [sources, trace, answer_json, turn],
-        api_visibility="private",
-        queue=False,
+        lambda: app.new_conversation()[2:6], None, [sources, trace, answer_json, session], **private
     )
-    save.click(app.save_case, [verdict, right_answer, turn], [saved], api_visibility="private")
+    session.change(app.saved.listing, [session], [listing], **private)
+    listing.input(app.saved.open, [listing], [*shown, title, note], **private)
+    rename.click(app.saved.rename, [session, title], [listing, note], **private)
+    cleared = [chat.chatbot, chat.chatbot_state, session, listing, note]
+    delete.click(app.saved.delete, [session], cleared, **private)
+    chat.chatbot.like(app.saved.pick, [chat.chatbot, session], [judged, picked], **private)
+    save.click(app.saved.save, [picked, comment, correction, nowhere], [saved], **private)
+    demo.load(app.saved.listing, [session], [listing], **private)
 
 
 def _answer_settings(app: ChatApp) -> list[Any]:
@@ -108,7 +109,7 @@ def _chat_interface(app: ChatApp, inputs: list[Any], outputs: list[Any]) -> gr.C
             elem_id="docqa-chat",
             height=520,
             buttons=["copy", "copy_all"],
-            feedback_options=None,
+            feedback_options=("Like", "Dislike"),
             allow_tags=False,
             placeholder="Ask a question about your documents.",
         ),
@@ -123,7 +124,7 @@ def _chat_interface(app: ChatApp, inputs: list[Any], outputs: list[Any]) -> gr.C
         additional_inputs=inputs,
         additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
         additional_outputs=outputs,
-        examples=[[q, None, None] for q in EXAMPLES],
+        examples=[[q, None, None, None] for q in EXAMPLES],
         api_name="chat",
         api_description="Ask a question; returns the answer with [n] markers, "
         "the sources panel, the retrieval trace and the answer as JSON.",
@@ -133,33 +134,59 @@ def _chat_interface(app: ChatApp, inputs: list[Any], outputs: list[Any]) -> gr.C
     )
 
 
-def _eval_case_box(app: ChatApp) -> tuple[gr.Radio, gr.Textbox, gr.Button, gr.Textbox]:
-    """Mark the latest answer right or wrong and save it: (verdict, right answer, save
-    button, status line)."""
-    with gr.Accordion("Save the latest answer as an eval case", open=True, elem_id="docqa-eval"):
+def _conversations_box() -> tuple[gr.Radio, gr.Textbox, gr.Button, gr.Button, gr.Markdown]:
+    """The saved conversations, newest first, to reopen with a click, rename or delete:
+    (list, title, rename button, delete button, status line)."""
+    gr.Markdown("### Conversations")
+    listing = gr.Radio([], show_label=False, container=False, elem_id="docqa-conversations")
+    title = gr.Textbox(
+        placeholder="Title of the open conversation",
+        show_label=False,
+        container=False,
+        elem_id="docqa-title",
+    )
+    with gr.Row():
+        rename = gr.Button("Rename", size="sm", elem_id="docqa-rename", min_width=60)
+        delete = gr.Button(
+            "Delete", size="sm", variant="stop", elem_id="docqa-delete", min_width=60
+        )
+    note = gr.Markdown(elem_id="docqa-conversation-note")
+    return listing, title, rename, delete, note
+
+
+def _feedback_box(
+    app: ChatApp,
+) -> tuple[gr.Markdown, gr.Textbox, gr.Textbox, gr.Checkbox, gr.Button, gr.Textbox]:
+    """Feedback on the answer last judged with 👍/👎: (what was judged, comment, right
+    answer, 'the documents don't say', save button, status line)."""
+    with gr.Accordion("Feedback on an answer", open=True, elem_id="docqa-eval"):
+        judged = gr.Markdown(NO_PICK, elem_id="docqa-judged")
         gr.Markdown(
-            "Mark the answer right (it becomes the gold answer) or wrong (type "
-            "the right one; leave it empty when the documents don't say), then "
-            f"save: one line is appended to `{app.settings.eval_cases_file.name}`."
+            "Judged answers become eval cases: `python -m eval feedback --out FILE` "
+            "exports them, and saving appends one line to "
+            f"`{app.settings.eval_cases_file.name}` now."
         )
         with gr.Row():
-            verdict = gr.Radio(
-                [RIGHT, WRONG],
-                show_label=False,
-                container=False,
-                scale=1,
-                min_width=200,
-                elem_id="docqa-verdict",
-            )
-            right_answer = gr.Textbox(
-                placeholder="The right answer (when wrong)",
+            correction = gr.Textbox(
+                placeholder="The right answer (after a 👎)",
                 show_label=False,
                 container=False,
                 scale=3,
                 elem_id="docqa-right-answer",
             )
+            nowhere = gr.Checkbox(
+                label="The documents don't say", scale=1, elem_id="docqa-not-in-docs"
+            )
+        with gr.Row():
+            comment = gr.Textbox(
+                placeholder="A comment (optional)",
+                show_label=False,
+                container=False,
+                scale=3,
+                elem_id="docqa-comment",
+            )
             save = gr.Button(
-                "Save as eval case", elem_id="docqa-save", size="md", scale=1, min_width=150
+                "Save feedback", elem_id="docqa-save", size="md", scale=1, min_width=150
             )
         saved = gr.Textbox(
             show_label=False,
@@ -168,7 +195,7 @@ def _eval_case_box(app: ChatApp) -> tuple[gr.Radio, gr.Textbox, gr.Button, gr.Te
             placeholder="Not saved yet.",
             elem_id="docqa-saved",
         )
-    return verdict, right_answer, save, saved
+    return judged, comment, correction, nowhere, save, saved
 
 
 # ---- the Documents tab

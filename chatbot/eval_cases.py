@@ -1,4 +1,5 @@
-"""Turn a judged chat answer into one line of the eval set (JSONL) and append it."""
+"""Turn a judged chat answer into one line of the eval set (JSONL): from an answer marked
+right or wrong (``make_case``) or a turn judged with thumbs up/down (``case_for_turn``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.cite import CITE_RE
+from chatbot.conversations import UP, Turn
 from chatbot.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -98,3 +100,31 @@ def append_case(path: Path, case: dict[str, Any]) -> None:
         with path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
     logger.info("saved eval case %s to %s", case["id"], path)
+
+
+def case_for_turn(turn: Turn, before: list[Turn]) -> dict[str, Any] | None:
+    """The eval-set line for a turn judged with thumbs (``before``: the answered turns of
+    its conversation before it): thumbs-up keeps the answer as gold; thumbs-down gives the
+    correction as gold, or unanswerable when the documents don't say; None when a
+    thumbs-down says neither (there is no gold to score against)."""
+    if turn.answer is None or turn.rating is None:
+        return None
+    right = turn.rating == UP
+    if not right and not turn.correction and not turn.not_in_documents:
+        return None
+    history = []
+    for t in before:
+        history += [
+            {"role": "user", "content": t.question},
+            {"role": "assistant", "content": t.answer_text},
+        ]
+    case = make_case(
+        turn.question,
+        history,
+        Answer.from_dict(turn.answer),
+        right=right,
+        right_answer="" if right or turn.not_in_documents else turn.correction,
+        now=datetime.fromtimestamp(turn.asked_at, UTC),
+    )
+    case["id"] = f"feedback-{turn.conversation_id[:8]}-{turn.id}"  # the same in every export
+    return case
