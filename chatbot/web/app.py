@@ -22,6 +22,7 @@ from chatbot.types import Answer
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
 from chatbot.web.eval_cases import EvalCaseError, append_case, make_case
+from chatbot.web.openai_api import ApiKeys, api_routes
 from chatbot.web.page import CHAT_CONCURRENCY, RIGHT, WRONG, build_page
 from chatbot.web.pageview import PageViews
 from chatbot.web.service import SEEDS_DIR, ChatService, NoIndexError
@@ -262,7 +263,9 @@ def launch(
             settings.host,
         )
     demo, app = build_app(settings, seeds_dir=seeds_dir)
+    routes = api_routes(app.service, ApiKeys.parse(settings.api_keys))
     _, url, _ = demo.launch(
+        app_kwargs={"routes": routes},  # the HTTP API (chatbot.web.openai_api), on this server
         server_name=settings.host,
         server_port=settings.port,
         auth=auth,
