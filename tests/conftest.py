@@ -379,9 +379,10 @@ def assert_cited(answer: Answer, expected: str) -> None:
     assert any(expected.lower() in c.quote.lower() for c in answer.citations)
 
 
-def serve_seed_app(base: Path):
+def serve_seed_app(base: Path, **changes):
     """Ingest seeds/ into ``base``/index with the real model and launch the web app on a free
-    port. Returns (demo, url, settings, handlers); the caller closes ``demo``."""
+    port (``changes``: other ``WebSettings``). Returns (demo, url, settings, handlers); the
+    caller closes ``demo``."""
     from chatbot.config import ChatSettings
     from chatbot.web.app import launch
     from chatbot.web.config import WebSettings
@@ -395,6 +396,7 @@ def serve_seed_app(base: Path):
         docs_dir=base / "documents",
         eval_cases_file=base / "cases.jsonl",
         watch_documents=False,  # the tests reingest on their own clicks
+        **changes,
     )
     demo, handlers, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
     return demo, url, settings, handlers

@@ -22,6 +22,7 @@ from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
+from chatbot.web.openai_api import ApiKeys, api_routes
 from chatbot.web.page import CHAT_CONCURRENCY, build_page
 from chatbot.web.pageview import PageViews
 from chatbot.web.saved import SavedChats, Session, assistant_count, new_session
@@ -255,7 +256,9 @@ def launch(
             settings.host,
         )
     demo, app = build_app(settings, seeds_dir=seeds_dir)
+    routes = api_routes(app.service, ApiKeys.parse(settings.api_keys))
     _, url, _ = demo.launch(
+        app_kwargs={"routes": routes},  # the HTTP API (chatbot.web.openai_api), on this server
         server_name=settings.host,
         server_port=settings.port,
         auth=auth,

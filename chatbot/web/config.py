@@ -26,6 +26,11 @@ class WebSettings(EnvSettings):
     port: int = _field(7860, "Port the web app listens on.")
     login_user: str = _field("", "Web app login user name (empty: no login).")
     login_password: str = _field("", "Web app login password (set with login_user).")
+    api_keys: str = _field(
+        "",
+        "Comma-separated keys the API (/v1/*, /api/answer) requires as 'Authorization: Bearer "
+        "KEY' (empty: the API is open, unless there is a login, which closes it).",
+    )
     docs_dir: Path = _field(
         PROJECT_ROOT / "documents", "Folder where documents uploaded in the web app are saved."
     )

@@ -1,0 +1,315 @@
+"""The HTTP API beside the page: an OpenAI-compatible ``/v1/chat/completions`` (and
+``/v1/models``, one model per collection) and ``/api/answer``, the ``Answer`` as plain JSON.
+
+Both answer through the page's ``ChatService`` (one loaded chatbot, its read lock) with at
+most ``CHAT_CONCURRENCY`` API answers in flight. The citations travel in an extra top-level
+``docqa`` field that OpenAI clients ignore. With ``api_keys`` set every route needs
+``Authorization: Bearer KEY``; keys are kept only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
+
+from chatbot.chain import QuestionError
+from chatbot.llm_errors import LLMError
+from chatbot.types import Answer
+from chatbot.web.page import CHAT_CONCURRENCY
+from chatbot.web.service import ChatService, NoIndexError
+from ingest import IngestError
+
+logger = logging.getLogger(__name__)
+
+OWNER = "docqa"
+
+
+class ApiError(Exception):
+    """A request the API refuses, as an OpenAI-style error with an HTTP status."""
+
+    def __init__(self, status: int, message: str, kind: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+    def response(self) -> JSONResponse:
+        body = {"message": self.message, "type": self.kind, "param": None, "code": self.code}
+        return JSONResponse({"error": body}, status_code=self.status)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class ApiKeys:
+    """The keys that may call the API, as digests; empty means the API is open."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._digests = [_digest(k) for k in keys]
+
+    @classmethod
+    def parse(cls, value: str) -> ApiKeys:
+        """A comma-separated list of keys (spaces around each are dropped)."""
+        return cls(k.strip() for k in value.split(",") if k.strip())
+
+    def __bool__(self) -> bool:
+        return bool(self._digests)
+
+    def allows(self, key: str) -> bool:
+        """Whether ``key`` is one of the keys, compared in constant time against each."""
+        given = _digest(key)
+        return any([hmac.compare_digest(given, d) for d in self._digests])
+
+
+def turn_from_messages(messages: Any) -> tuple[str, list[dict[str, str]]]:
+    """OpenAI ``messages`` as (question, history): the last message, a user's, is the
+    question; earlier user and assistant messages are the history; system messages (and any
+    other role) are ignored. Content is a string or a list of ``{"type": "text"}`` parts."""
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "messages must be a non-empty list", "invalid_request_error")
+    turns = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ApiError(400, f"messages[{i}] must be an object", "invalid_request_error")
+        if message.get("role") in ("user", "assistant"):
+            turns.append({"role": message["role"], "content": _text(message.get("content"), i)})
+    if not turns or turns[-1]["role"] != "user":
+        raise ApiError(400, "the last message must be the user's", "invalid_request_error")
+    history = [t for t in turns[:-1] if t["content"].strip()]
+    return turns[-1]["content"], history
+
+
+def _text(content: Any, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        if all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+    raise ApiError(
+        400, f"messages[{i}].content must be text, got {content!r:.80}", "invalid_request_error"
+    )
+
+
+def docqa_field(answer: Answer) -> dict[str, Any]:
+    """The extra ``docqa`` field: the checked answer text, whether it declined, the short
+    answer and the citations (n, source, title, quote, start/end offsets, supported, ...)."""
+    return {
+        "text": answer.text,
+        "declined": answer.declined,
+        "short_answer": answer.short_answer,
+        "citations": [asdict(c) for c in answer.citations],
+        "backend": answer.backend,
+    }
+
+
+def completion(answer: Answer, model: str) -> dict[str, Any]:
+    """A ``chat.completion`` object for ``answer`` (tokens are not counted: usage is zeros)."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        OWNER: docqa_field(answer),
+    }
+
+
+def _event(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data)}\n\n"
+
+
+class Api:
+    """The API's handlers over the shared service."""
+
+    def __init__(self, service: ChatService, keys: ApiKeys) -> None:
+        self.service = service
+        self.keys = keys
+        self.locked = bool(service.settings.login_user) and not keys
+        self._slots = threading.BoundedSemaphore(CHAT_CONCURRENCY)
+
+    @property
+    def models(self) -> list[str]:
+        return [self.service.settings.chat.index.collection]
+
+    def check(self, request: Request) -> None:
+        """Refuse a request without a valid ``Authorization: Bearer`` key when keys are set
+        (and every request when the page has a login but no API keys are set)."""
+        if self.locked:
+            raise ApiError(
+                401,
+                "the page has a login, so the API needs keys: set DOCQA_API_KEYS",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+        if not self.keys:
+            return
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not self.keys.allows(key.strip()):
+            raise ApiError(
+                401, "incorrect or missing API key", "invalid_request_error", "invalid_api_key"
+            )
+
+    def model_for(self, body: dict[str, Any]) -> str:
+        model = body.get("model") or self.models[0]
+        if model not in self.models:
+            raise ApiError(
+                404,
+                f"the model {model!r} does not exist; the models are {self.models}",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        return model
+
+    def answer(self, question: str, history: list[dict[str, str]]) -> Answer:
+        with self._slots, _errors(), self.service.answering() as bot:
+            return bot.answer(question, history)
+
+    def open_stream(
+        self, question: str, history: list[dict[str, str]]
+    ) -> tuple[Iterator[str | Answer], str | Answer]:
+        """Take a slot, start the answer and wait for its first part (so a bad question is
+        a 400, not a broken stream); the caller closes the stream and releases the slot."""
+        self._slots.acquire()
+        try:
+            stream = self.service.stream(question, history)
+            try:
+                with _errors():
+                    return stream, next(stream)
+            except BaseException:
+                stream.close()
+                raise
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def events(
+        self, stream: Iterator[str | Answer], first: str | Answer, model: str
+    ) -> Iterator[str]:
+        """The answer as ``chat.completion.chunk`` events: the role, the text deltas, a
+        last chunk with ``finish_reason`` and the ``docqa`` field, then ``[DONE]``."""
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+        def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return {**base, "choices": [choice]}
+
+        try:
+            yield _event(chunk({"role": "assistant", "content": ""}))
+            item = first
+            while not isinstance(item, Answer):
+                yield _event(chunk({"content": item}))
+                item = next(stream)
+            yield _event({**chunk({}, "stop"), OWNER: docqa_field(item)})
+            yield "data: [DONE]\n\n"
+        except Exception as exc:  # the status is sent: say it in the stream
+            logger.exception("streaming an answer failed")
+            error = {"message": f"{type(exc).__name__}: {exc}", "type": "api_error"}
+            yield _event({"error": error})
+        finally:
+            stream.close()
+            self._slots.release()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the answering path's errors into ``ApiError``\\ s."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except (NoIndexError, IngestError) as exc:
+        raise ApiError(503, str(exc), "server_error") from exc
+    except LLMError as exc:
+        raise ApiError(502, str(exc), "api_error") from exc
+    except (QuestionError, ValueError) as exc:
+        raise ApiError(400, str(exc), "invalid_request_error") from exc
+    except Exception as exc:
+        logger.exception("answering failed")
+        raise ApiError(500, f"internal error: {type(exc).__name__}", "server_error") from exc
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not JSON: {exc}", "invalid_request_error") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object", "invalid_request_error")
+    return body
+
+
+def api_routes(service: ChatService, keys: ApiKeys) -> list[BaseRoute]:
+    """The API's routes, to serve on the page's server (``launch`` passes them to Gradio's
+    FastAPI app)."""
+    api = Api(service, keys)
+    router = APIRouter()
+
+    @router.get("/v1/models")
+    async def list_models(request: Request) -> Any:
+        try:
+            api.check(request)
+        except ApiError as exc:
+            return exc.response()
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": OWNER} for m in api.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    @router.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        try:
+            api.check(request)
+            body = await _json_body(request)
+            model = api.model_for(body)
+            question, history = turn_from_messages(body.get("messages"))
+            if body.get("stream"):
+                stream, first = await run_in_threadpool(api.open_stream, question, history)
+                return StreamingResponse(
+                    api.events(stream, first, model), media_type="text/event-stream"
+                )
+            answer = await run_in_threadpool(api.answer, question, history)
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse(completion(answer, model))
+
+    @router.post("/api/answer")
+    async def plain_answer(request: Request) -> Any:
+        try:
+            api.check(request)
+            body = await _json_body(request)
+            question = body.get("question")
+            if not isinstance(question, str):
+                raise ApiError(400, "question must be a string", "invalid_request_error")
+            messages = [*(body.get("history") or []), {"role": "user", "content": question}]
+            _, history = turn_from_messages(messages)
+            answer = await run_in_threadpool(api.answer, question, history)
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse(answer.to_dict())
+
+    return list(router.routes)
