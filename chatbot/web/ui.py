@@ -198,8 +198,8 @@ def highlighted_passage(text: str, span: tuple[int, int] | None) -> str:
     return f'{esc(text[:a])}<mark class="docqa-quote">{esc(text[a:b])}</mark>{esc(text[b:])}'
 
 
-def _chars(p: Passage) -> str:
-    return f"chars {p.start}–{p.end}"
+def _chars(start: int, end: int) -> str:
+    return f"chars {start}–{end}"
 
 
 def _source_line(title: str, date: str | None, source: str, page: int | None, where: str) -> str:
@@ -232,7 +232,7 @@ def citation_html(citation: Citation, passage: Passage | None, page_view: str = 
         citation.date,
         citation.source,
         citation.page,
-        f"chars {citation.start}–{citation.end}",
+        _chars(citation.start, citation.end),
     )
     return (
         f'<div class="docqa-source" data-n="{citation.n}">'
@@ -256,7 +256,7 @@ def sources_html(answer: Answer | None, page_views: PageViewer | None = None) ->
         items = "".join(
             f'<div class="docqa-source docqa-closest">'
             f'<div class="docqa-source-head">'
-            f"{_source_line(passage_label(p), p.date, p.source, p.page, _chars(p))}"
+            f"{_source_line(passage_label(p), p.date, p.source, p.page, _chars(p.start, p.end))}"
             f'</div><div class="docqa-passage">{esc(p.text)}</div></div>'
             for p in passages[:3]
         )
