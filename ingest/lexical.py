@@ -40,7 +40,7 @@ B = 0.75
 MAX_SEGMENTS = 8  # more than this: merge all but the largest
 COMPACT_DEAD_FRACTION = 0.3  # a segment with more deleted rows than this is rewritten
 MANIFEST = "segments.json"
-FORMAT = 2  # 1 was a single bm25s index
+FORMAT = 3  # 1 was a single bm25s index; 2 stemmed without ingest.text.IRREGULAR_FORMS
 
 
 class LexicalIndex:

@@ -21,14 +21,116 @@ from typing import Any
 # ---------------------------------------------------------------- stemming and stopwords
 
 
+# Irregular forms the Snowball stemmer leaves as they are ("paid" stays "paid", so "Is overtime
+# paid?" matched "paid vacation" and missed "pay overtime"): each is mapped to its base word
+# before stemming, in the BM25 analyser and the answerer alike. Forms that are just as often
+# another word (left, found, saw, rose, felt, lay, fed as in "the Fed", shot, sat, lit, bound)
+# are left out. Changing this table changes the BM25 terms: bump ``ingest.lexical.FORMAT``.
+IRREGULAR_FORMS = {
+    form: base
+    for base, forms in {
+        "arise": "arose arisen",
+        "become": "became",
+        "begin": "began begun",
+        "bend": "bent",
+        "break": "broke broken",
+        "bring": "brought",
+        "build": "built",
+        "buy": "bought",
+        "catch": "caught",
+        "choose": "chose chosen",
+        "come": "came",
+        "deal": "dealt",
+        "dig": "dug",
+        "draw": "drew drawn",
+        "drive": "drove driven",
+        "eat": "ate eaten",
+        "fall": "fell fallen",
+        "fight": "fought",
+        "flee": "fled",
+        "fly": "flew flown",
+        "forget": "forgot forgotten",
+        "forgive": "forgave forgiven",
+        "freeze": "froze frozen",
+        "give": "gave given",
+        "go": "went gone",
+        "grow": "grew grown",
+        "hang": "hung",
+        "hear": "heard",
+        "hide": "hid hidden",
+        "hold": "held",
+        "keep": "kept",
+        "know": "knew known",
+        "lay": "laid",
+        "lead": "led",
+        "lend": "lent",
+        "lose": "lost",
+        "make": "made",
+        "mean": "meant",
+        "meet": "met",
+        "overcome": "overcame",
+        "pay": "paid",
+        "ride": "rode ridden",
+        "run": "ran",
+        "say": "said",
+        "seek": "sought",
+        "sell": "sold",
+        "send": "sent",
+        "shake": "shook shaken",
+        "sing": "sang sung",
+        "sink": "sank sunk",
+        "sleep": "slept",
+        "speak": "spoke spoken",
+        "spend": "spent",
+        "stand": "stood",
+        "steal": "stole stolen",
+        "strike": "struck stricken",
+        "swim": "swam swum",
+        "take": "took taken",
+        "teach": "taught",
+        "tear": "tore torn",
+        "tell": "told",
+        "think": "thought",
+        "throw": "threw thrown",
+        "understand": "understood",
+        "undertake": "undertook undertaken",
+        "wear": "wore worn",
+        "weep": "wept",
+        "win": "won",
+        "withdraw": "withdrew withdrawn",
+        "write": "wrote written",
+        "child": "children",
+        "foot": "feet",
+        "man": "men",
+        "mouse": "mice",
+        "tooth": "teeth",
+        "woman": "women",
+    }.items()
+    for form in forms.split()
+}
+
+
+class _Stemmer:
+    """PyStemmer's Snowball stemmer, after ``IRREGULAR_FORMS``; the two methods bm25s calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def stemWord(self, word: str) -> str:  # noqa: N802 - PyStemmer's name, which bm25s calls
+        return self._inner.stemWord(IRREGULAR_FORMS.get(word, word))
+
+    def stemWords(self, words: list[str]) -> list[str]:  # noqa: N802
+        return self._inner.stemWords([IRREGULAR_FORMS.get(w, w) for w in words])
+
+
 @lru_cache(maxsize=1)
 def stemmer() -> Any:
-    """The Snowball English stemmer (PyStemmer), loaded once and shared: the BM25 analyser
-    and the answerer's content words stem alike. It keeps the GIL while it stems, so threads
-    never run it concurrently."""
+    """The Snowball English stemmer (PyStemmer) after ``IRREGULAR_FORMS``, loaded once and
+    shared: the BM25 analyser and the answerer's content words stem alike. It keeps the GIL
+    while it stems, so threads never run it concurrently."""
     import Stemmer
 
-    return Stemmer.Stemmer("english")
+    return _Stemmer(Stemmer.Stemmer("english"))
 
 
 @lru_cache(maxsize=65536)

@@ -354,3 +354,34 @@ def test_a_reader_probing_the_lock_never_makes_an_ingest_fail(tmp_path, fake_set
         race.collided.set()
         thread.join()
         reader.close()
+
+
+def test_irregular_forms_match_their_base_word_in_bm25_and_in_stem():
+    from ingest.text import stem
+
+    docs = {
+        "pay": "Staff who work overtime are entitled to extra pay.",
+        "vacation": "Every employee has twenty days of vacation.",
+        "kids": "The child care allowance covers each child under twelve.",
+    }
+    index = LexicalIndex.build(docs.items(), 1)
+    assert [cid for cid, _ in index.search("Is overtime paid?", 3)][0] == "pay"
+    assert [cid for cid, _ in index.search("children", 3)] == ["kids"]
+    assert stem("paid") == stem("pay") == stem("paying")
+    assert stem("sold") == stem("selling") and stem("taught") == stem("teaches")
+    # words that are just as often another word keep their own stem
+    assert stem("left") != stem("leave") and stem("found") != stem("find")
+
+
+def test_an_index_of_the_previous_analyser_is_rebuilt_not_read(tmp_path):
+    import json
+
+    from ingest.lexical import FORMAT
+
+    folder = tmp_path / "bm25"
+    LexicalIndex.build([("a", "overtime pay")], 1).save(folder)
+    assert LexicalIndex.load(folder) is not None
+    state = json.loads((folder / "segments.json").read_text(encoding="utf-8"))
+    state["format"] = FORMAT - 1  # its terms were stemmed without the irregular forms
+    (folder / "segments.json").write_text(json.dumps(state), encoding="utf-8")
+    assert LexicalIndex.load(folder) is None
