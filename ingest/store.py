@@ -27,7 +27,7 @@ from ingest.collection import (
     update_metadata,
 )
 from ingest.config import IngestSettings
-from ingest.damage import guarded
+from ingest.damage import forget_client, guarded
 from ingest.embeddings import LazyEmbeddings, model_identity, same_vectors
 from ingest.errors import IndexMismatchError, IndexMissingError
 from ingest.errors import IngestError as IngestError  # re-exported: ingest.__main__ imports it
@@ -103,6 +103,11 @@ class DocIndex:
             claim(self.client, self.collection, self.manifest, settings)
         else:
             self.manifest = self._reader_manifest()
+            if not settings.uses_server and self.collection.count() == 0:
+                # Chroma's embedded client that met this collection empty keeps failing
+                # dense search ("Nothing found on disk") after another process fills it, even
+                # in a new client: the next open starts a fresh one (this one keeps its own).
+                forget_client(settings)
         self.lexical_side = LexicalSide(self, self.lexical_dir)
         self._documents: tuple[int, list[DocRecord]] | None = None
         self._publishers: tuple[int, frozenset[str]] | None = None

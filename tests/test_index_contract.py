@@ -262,3 +262,26 @@ def test_unlistable_subfolder_does_not_delete_its_documents(tmp_path, fake_setti
         f"{docs / 'sub'}: cannot list folder: Permission denied"
     ]
     assert "sub/b.md" in {c.metadata["source"] for c in stored(fake_settings)}
+
+
+def test_a_reader_opened_on_an_empty_index_follows_an_ingest_by_another_process(tmp_path):
+    """A chat server started on an empty collection, filled by ``python -m ingest`` in a
+    terminal: the refreshed reader answers from it (it used to call the index damaged)."""
+    import subprocess
+    import sys
+
+    from chatbot import Chatbot, ChatSettings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    settings = IngestSettings(index_dir=tmp_path / "index", embedding_model="fake", progress=False)
+    ingest_paths([docs], settings)
+    bot = Chatbot(ChatSettings(index=settings))
+    assert bot.index.count() == 0
+    write(docs / "harbour.txt", "The harbour office opens at nine in the morning on weekdays.")
+    cmd = [sys.executable, "-m", "ingest", str(docs), "--index-dir", str(settings.index_dir)]
+    subprocess.run([*cmd, "--embedding-model", "fake"], check=True, capture_output=True)
+    bot.refresh()
+    answer = bot.answer("When does the harbour office open?")
+    assert not answer.declined
+    assert answer.citations[0].source == "harbour.txt"
