@@ -75,8 +75,10 @@ class DocIndex:
 
         self.settings = settings
         self.model = model_identity(settings.embedding_model)
-        if not writable and not settings.uses_server and not Manifest.exists(
-            settings.index_dir, settings.collection
+        if (
+            not writable
+            and not settings.uses_server
+            and not Manifest.exists(settings.index_dir, settings.collection)
         ):
             raise IndexMissingError(missing_message(settings))
         self.client = chroma_client(settings)
