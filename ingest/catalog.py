@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 from dataclasses import dataclass
 
 from ingest.collection import CHROMA_SUBDIR, chroma_client
@@ -68,13 +69,19 @@ def list_collections(settings: IngestSettings) -> list[CollectionInfo]:
 
 
 def _documents(settings: IngestSettings) -> int | None:
+    """How many documents the collection's manifest records; None when there is none here,
+    or it cannot be read now (an ingest is creating it; a damaged one is --check's to say)."""
     if not Manifest.exists(settings.index_dir, settings.collection):
         return None
-    manifest = Manifest(settings.index_dir, settings.collection, read_only=True)
     try:
-        return len(manifest.documents())
-    finally:
-        manifest.close()
+        manifest = Manifest(settings.index_dir, settings.collection, read_only=True)
+        try:
+            return len(manifest.documents())
+        finally:
+            manifest.close()
+    except sqlite3.Error as exc:
+        logger.debug("cannot count the documents of %s: %s", settings.collection, exc)
+        return None
 
 
 def delete_collection(settings: IngestSettings) -> None:
