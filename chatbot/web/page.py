@@ -53,7 +53,7 @@ def build_page(app: ChatApp) -> gr.Blocks:
                 chat = chat_tab(app, demo)
             with gr.Tab("Documents", id="documents"):
                 view = documents_tab(app, demo, header, chat.box.selector)
-        collection_events(app, chat, view)
+        collection_events(app, demo, chat, view)
     return demo
 
 
@@ -149,7 +149,7 @@ def _collection_box(app: ChatApp) -> CollectionBox:
     return CollectionBox(selector, name, create, delete, confirm, question, yes, no, note)
 
 
-def collection_events(app: ChatApp, chat: ChatParts, view: list[Any]) -> None:
+def collection_events(app: ChatApp, demo: gr.Blocks, chat: ChatParts, view: list[Any]) -> None:
     """Choosing, creating and deleting collections, and reopening a conversation in its
     collection: each updates the chat and the Documents tab (``view``: table, removable
     documents, header, sync line) to the collection then selected."""
@@ -168,6 +168,7 @@ def collection_events(app: ChatApp, chat: ChatParts, view: list[Any]) -> None:
     box.yes.click(handlers.delete, [selector], deleted, **private)
     reopened = [*chat.shown, chat.title, chat.note, selector, *view]
     chat.listing.input(handlers.open, [chat.listing], reopened, **private)
+    demo.load(handlers.selector, None, [selector], **private)  # made since the page was built
 
 
 def _answer_settings(app: ChatApp) -> list[Any]:
