@@ -1,5 +1,6 @@
-"""``python -m chatbot [--host H] [--port P]``: the web app; ``ask QUESTION``, ``ask --batch
-FILE`` and ``chat`` (a terminal chat) answer without it."""
+"""``python -m chatbot [--host H] [--port P] [--collection NAME]``: the web app; ``ask
+QUESTION``, ``ask --batch FILE`` and ``chat`` (a terminal chat) answer without it, from the
+collection ``--collection`` names (default 'docs')."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
+    common.add_argument(
+        "--collection",
+        help="collection to answer from (default 'docs'; the web app opens on it and can "
+        "switch to the others)",
+    )
     common.add_argument("--chroma-host", help="Chroma server host (default: embedded index)")
     common.add_argument("--chroma-port", type=int, help="Chroma server port (default 8000)")
     common.add_argument("--k", type=int, help="passages to answer from")
@@ -87,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = ChatSettings.from_env(
             index=IngestSettings.from_env(
                 index_dir=args.index_dir,
+                collection=args.collection,
                 chroma_host=args.chroma_host,
                 chroma_port=args.chroma_port,
                 progress=False,

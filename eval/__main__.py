@@ -1,7 +1,8 @@
 """``python -m eval --docs DIR --set FILE [--corpus NAME] [--k 10] [--out DIR]
 [--baseline FILE] [--answerer NAME]``: score the chatbot on an eval set; optionally gate on
-a baseline. ``python -m eval feedback --out FILE [--db PATH]``: export the judged chat turns
-as an eval set."""
+a baseline. ``--collection NAME [--index-dir DIR]`` instead of ``--docs`` scores an existing
+collection as it is. ``python -m eval feedback --out FILE [--db PATH] [--collection NAME]``:
+export the judged chat turns as an eval set."""
 
 from __future__ import annotations
 
@@ -41,7 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
         "gate failed: a primary metric dropped more than the tolerance below --baseline (each "
         "named on stderr). Settings: DOCQA_EVAL_<NAME> (eval), DOCQA_<NAME> (chatbot, index).",
     )
-    parser.add_argument("--docs", type=Path, required=True, help="folder of documents")
+    parser.add_argument(
+        "--docs", type=Path, help="folder of documents (required unless --collection)"
+    )
+    parser.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="evaluate this existing collection of the index (--index-dir) as it is, "
+        "without building a throwaway index from --docs",
+    )
+    parser.add_argument(
+        "--index-dir", type=Path, help="with --collection: the index holding it (default .index/)"
+    )
     parser.add_argument(
         "--set",
         type=Path,
@@ -95,6 +107,9 @@ def build_feedback_parser() -> argparse.ArgumentParser:
         help="conversations database (default: DOCQA_CONVERSATIONS_DB, else "
         "INDEX_DIR/conversations.sqlite3)",
     )
+    parser.add_argument(
+        "--collection", metavar="NAME", help="export only the conversations of this collection"
+    )
     return parser
 
 
@@ -113,7 +128,7 @@ def feedback_main(argv: list[str]) -> int:
         db = args.db or default_path(
             IngestSettings.from_env().index_dir, os.environ.get("DOCQA_CONVERSATIONS_DB", "")
         )
-        written, skipped = export_feedback(db, args.out)
+        written, skipped = export_feedback(db, args.out, args.collection)
     except (SettingsError, OSError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
@@ -136,6 +151,21 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (1), already written
         return int(exc.code or 0)
+    if args.collection is None and args.docs is None:
+        sys.stderr.write(
+            "error: give --docs DIR (or --collection NAME to evaluate an existing collection) "
+            "(see python -m eval --help)\n"
+        )
+        return EXIT_BAD_INPUT
+    if args.collection is not None and (args.docs is not None or args.fresh):
+        sys.stderr.write(
+            "error: --collection evaluates an existing collection as it is: it takes no "
+            "--docs or --fresh (see python -m eval --help)\n"
+        )
+        return EXIT_BAD_INPUT
+    if args.index_dir is not None and args.collection is None:
+        sys.stderr.write("error: --index-dir goes with --collection (see python -m eval --help)\n")
+        return EXIT_BAD_INPUT
     configure_logging(logging.INFO if args.verbose else logging.WARNING)
 
     from chatbot import ChatSettings
@@ -156,13 +186,23 @@ def main(argv: list[str] | None = None) -> int:
             progress=False if args.quiet else None,
         )
         chat = ChatSettings.from_env(
-            index=IngestSettings.from_env(progress=False if args.quiet else None),
+            index=IngestSettings.from_env(
+                progress=False if args.quiet else None,
+                index_dir=args.index_dir,
+                collection=args.collection,
+            ),
             answerer=args.answerer,
         )
         baseline_report = load_baseline(args.baseline) if args.baseline else None
         baseline = baseline_report["metrics"] if baseline_report else None
         report = evaluate(
-            args.docs, args.set_path, settings, chat, fresh=args.fresh, corpus=args.corpus
+            args.docs,
+            args.set_path,
+            settings,
+            chat,
+            fresh=args.fresh,
+            corpus=args.corpus,
+            existing=args.collection is not None,
         )
         out_dir = args.out or settings.cache_dir / "reports" / args.set_path.stem
         paths = write_reports(

@@ -16,15 +16,19 @@ from chatbot.eval_cases import case_for_turn
 logger = logging.getLogger(__name__)
 
 
-def export_feedback(db: Path, out: Path) -> tuple[int, int]:
-    """Write every judged turn of the conversations in ``db`` that has a gold answer to
-    ``out`` (JSONL, replaced); returns (lines written, judged turns left out)."""
+def export_feedback(db: Path, out: Path, collection: str | None = None) -> tuple[int, int]:
+    """Write every judged turn of the conversations in ``db`` (only those of ``collection``
+    when given) that has a gold answer to ``out`` (JSONL, replaced); returns (lines
+    written, judged turns left out)."""
     db = Path(db)
     if not db.is_file():
         raise FileNotFoundError(f"no conversations database at {db}")
     store = ConversationStore(db)
     try:
         judged = store.judged()
+        if collection is not None:
+            of = {c.id: c.collection for c in store.list(limit=-1)}
+            judged = [(t, b) for t, b in judged if of.get(t.conversation_id) == collection]
     finally:
         store.close()
     cases = [c for c in (case_for_turn(t, b) for t, b in judged) if c is not None]

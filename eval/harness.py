@@ -12,6 +12,7 @@ from eval.config import EvalSettings
 from eval.dataset import EvalCase, corpora, load_set, select_corpus
 from eval.runner import (
     EvalError,
+    existing_index,
     floor_rerun,
     prepare_index,
     run_cases,
@@ -46,19 +47,22 @@ _REPORTED = (
 
 
 def evaluate(
-    docs: Path,
+    docs: Path | None,
     set_path: Path,
     settings: EvalSettings,
     chat: ChatSettings,
     *,
     fresh: bool = False,
     corpus: str | None = None,
+    existing: bool = False,
 ) -> dict[str, Any]:
     """Run every question of ``set_path`` against ``docs`` and return the report: ``meta``,
     ``metrics``, ``by_type`` (the main metrics per question type), ``curve`` (refusal
     threshold) and ``rows`` (one per question).
 
-    ``chat`` gives every chatbot knob but the index folder, which is the eval cache's.
+    ``chat`` gives every chatbot knob but the index folder, which is the eval cache's;
+    with ``existing`` (``docs`` None) the collection ``chat.index`` names is evaluated as it
+    is, nothing ingested.
     ``corpus``: ask only the questions of that corpus (and those naming none); the others
     are left out and counted in ``meta["left_out"]``. Raises ``DatasetError`` for a bad set
     and ``EvalError`` for unusable docs or a corpus that leaves no question.
@@ -67,9 +71,16 @@ def evaluate(
     left_out = 0
     if corpus is not None:
         cases, left_out = filter_corpus(cases, corpus, set_path)
-    index, info = prepare_index(docs, chat.index, settings, fresh=fresh)
+    if existing:
+        index, info = existing_index(chat.index)
+        where = f"collection {index.collection!r}"
+    elif docs is None:
+        raise EvalError("give the documents folder (--docs) or an existing --collection")
+    else:
+        index, info = prepare_index(docs, chat.index, settings, fresh=fresh)
+        where = str(docs)
     for qid, missing in unknown_evidence_docs(cases, info.doc_stems).items():
-        logger.warning("%s: evidence_doc_ids %s name no document in %s", qid, missing, docs)
+        logger.warning("%s: evidence_doc_ids %s name no document in %s", qid, missing, where)
     chat = chat.replace(index=index, k=settings.k, fetch_k=max(chat.fetch_k, settings.k))
     bot = Chatbot(chat)
     try:
@@ -87,7 +98,8 @@ def evaluate(
         "version": 1,
         "meta": {
             "set": str(set_path),
-            "docs": str(docs),
+            "docs": str(docs) if docs is not None else "",
+            "collection": index.collection if existing else "",
             "corpus": corpus or "",
             "left_out": left_out,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),

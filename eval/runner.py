@@ -127,6 +127,34 @@ def prepare_index(
     return index, info
 
 
+def existing_index(index: IngestSettings) -> tuple[IngestSettings, IndexInfo]:
+    """Describe the collection ``index`` names as it is, to evaluate without building a
+    throwaway index (nothing is ingested); an ``EvalError`` when it cannot be read."""
+    from ingest import open_index
+    from ingest.manifest import manifest_path
+
+    try:
+        opened = open_index(index)
+        try:
+            records = opened.documents()
+            chunks = opened.count()
+        finally:
+            opened.close()
+    except IngestError as exc:
+        raise EvalError(f"--collection {index.collection}: {exc}") from None
+    if chunks == 0:
+        raise EvalError(
+            f"--collection {index.collection}: the collection in {index.chroma_location} "
+            "holds no documents"
+        )
+    local = [manifest_path(index.index_dir, index.collection)]
+    local += list((index.index_dir / "bm25" / index.collection).rglob("*"))
+    size = sum(f.stat().st_size for f in local if f.is_file())
+    stems = {doc_stem(r.source) for r in records}
+    summary = f"existing collection {index.collection!r}, not reingested"
+    return index, IndexInfo(index.index_dir, len(records), chunks, size, summary, stems)
+
+
 def unknown_evidence_docs(cases: list[EvalCase], stems: set[str]) -> dict[str, list[str]]:
     """Evidence document ids (per question id) that name no ingested document."""
     out: dict[str, list[str]] = {}

@@ -108,7 +108,7 @@ def header_lines(report: Mapping[str, Any]) -> list[str]:
             "left out"
         )
     lines += [
-        f"docs {meta['docs']}: {idx['documents']} documents, {idx['chunks']} chunks, "
+        f"{_source(meta)}: {idx['documents']} documents, {idx['chunks']} chunks, "
         f"index {idx['bytes'] / 1e6:.1f} MB",
         f"answerer {meta['answerer']}, k={meta['k']}, min_dense={meta['min_dense']}",
         "retrieval metrics in retriever order (fused score); shown_* in the answer's [n] order",
@@ -139,3 +139,10 @@ def count_outcomes(rows: list[dict[str, Any]]) -> dict[str, int]:
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
     return counts
+
+
+def _source(meta: dict) -> str:
+    """What was evaluated: the docs folder, or the existing collection (``--collection``)."""
+    if meta.get("collection"):
+        return f"collection {meta['collection']} (as it is)"
+    return f"docs {meta['docs']}"

@@ -6,6 +6,12 @@ reads it through ``open_index``.
 
 from __future__ import annotations
 
+from ingest.catalog import (
+    CollectionInfo,
+    UnknownCollectionError,
+    delete_collection,
+    list_collections,
+)
 from ingest.config import IngestSettings, SettingsError, set_offline_env
 from ingest.errors import (
     IndexDamagedError,
@@ -35,6 +41,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PARTIAL",
     "SUPPORTED_EXTENSIONS",
+    "CollectionInfo",
     "DocIndex",
     "DocLayout",
     "DocRecord",
@@ -50,7 +57,10 @@ __all__ = [
     "Plan",
     "SettingsError",
     "StoredChunk",
+    "UnknownCollectionError",
+    "delete_collection",
     "ingest_paths",
+    "list_collections",
     "load_document",
     "open_index",
     "read_layout",

@@ -1,5 +1,6 @@
-"""``python -m ingest PATH... [--index-dir DIR] [--dry-run] [--reset] [--watch]`` and
-``python -m ingest --check [--repair]``."""
+"""``python -m ingest PATH... [--index-dir DIR] [--collection NAME] [--dry-run] [--reset]
+[--watch]``, ``python -m ingest --check [--repair]``, ``python -m ingest --list-collections``
+and ``python -m ingest --collection NAME --delete-collection [--yes]``."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="files or folders (folders are walked recursively); none with --check",
     )
     parser.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
-    parser.add_argument("--collection", help="Chroma collection name")
+    parser.add_argument(
+        "--collection",
+        help="collection to ingest into (default 'docs'): each is a separate set of documents",
+    )
     parser.add_argument(
         "--embedding-model",
         help="'all-MiniLM-L6-v2', a local model folder, or 'fake'; prefix 'onnx-int8:' or "
@@ -87,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="after ingesting, keep PATH in the index: reingest each settled batch of file "
         "changes until Ctrl-C",
     )
+    parser.add_argument(
+        "--list-collections",
+        action="store_true",
+        help="list the collections of the index with their document and chunk counts",
+    )
+    parser.add_argument(
+        "--delete-collection",
+        action="store_true",
+        help="delete the collection named by --collection (its chunks, reingest state, BM25 "
+        "index; never the documents); asks to type its name, or needs --yes",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="with --delete-collection: do not ask to confirm"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices")
     return parser
 
@@ -102,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repair and not args.check:
         parser.error("--repair goes with --check")
-    if not args.paths and not args.check:
+    listing = args.list_collections or args.delete_collection
+    if listing and (args.paths or args.check or args.reset or args.watch or args.dry_run):
+        parser.error("--list-collections and --delete-collection take no PATH or other action")
+    if args.delete_collection and not args.collection:
+        parser.error("--delete-collection needs --collection NAME")
+    if not args.paths and not args.check and not listing:
         parser.error("give at least one PATH (or --check)")
     if args.watch and args.dry_run:
         parser.error("--watch cannot be combined with --dry-run")
@@ -127,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             ocr=args.ocr,
             progress=False if args.quiet else None,
         )
+        if args.list_collections:
+            return _list(settings)
+        if args.delete_collection:
+            return _delete(settings, yes=args.yes)
         if args.check:
             return _check(settings, repair=args.repair)
         if args.reset and not args.dry_run:
@@ -151,6 +178,41 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run:
         _out(report.summary())
     return report.exit_code
+
+
+def _list(settings: IngestSettings) -> int:
+    from ingest.catalog import list_collections
+
+    found = list_collections(settings)
+    if not found:
+        _out(f"no collections in {settings.chroma_location}")
+    for info in found:
+        _out(info.describe())
+    return EXIT_OK
+
+
+def _delete(settings: IngestSettings, *, yes: bool) -> int:
+    """Delete the collection after the user typed its name (or with ``yes``)."""
+    from ingest.catalog import delete_collection
+
+    name = settings.collection
+    if not yes:
+        if not sys.stdin.isatty():
+            sys.stderr.write(
+                f"error: not deleting collection {name!r} without confirmation: pass --yes "
+                "when not on a terminal\n"
+            )
+            return EXIT_NOTHING_DONE
+        sys.stderr.write(
+            f"This deletes collection {name!r} in {settings.chroma_location} (its chunks, "
+            "reingest state and BM25 index; the documents are kept).\n"
+        )
+        if input(f"Type {name} to delete it: ").strip() != name:
+            sys.stderr.write(f"error: not deleted: the name typed was not {name!r}\n")
+            return EXIT_NOTHING_DONE
+    delete_collection(settings)
+    _out(f"deleted collection {name!r} from {settings.chroma_location}")
+    return EXIT_OK
 
 
 def _check(settings: IngestSettings, *, repair: bool) -> int:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.manifest import DEFAULT_COLLECTION
 from ingest.ocr import OCR_MODES
 from ingest.settings import EnvSettings, SettingsError
 from ingest.settings import described as _field
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Chroma's rule for collection names, kept to what is also a safe folder name (the manifest,
+# BM25 and layouts of a collection live in folders named after it).
+_COLLECTION_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+_COLLECTION_SHAPE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_-]{1,61})[A-Za-z0-9]")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # all-MiniLM-L6-v2 reads 256 tokens; [CLS] and [SEP] take two of them.
 MODEL_WINDOW_TOKENS = 254
@@ -72,7 +78,11 @@ class IngestSettings(EnvSettings):
     """
 
     index_dir: Path = _field(PROJECT_ROOT / ".index", "Directory holding the Chroma index.")
-    collection: str = _field("docs", "Chroma collection name.")
+    collection: str = _field(
+        DEFAULT_COLLECTION,
+        "Chroma collection name: each collection is a separate set of documents (with its "
+        "own reingest state) in the same index.",
+    )
     embedding_model: str = _field(
         DEFAULT_MODEL,
         "Embedding model: 'all-MiniLM-L6-v2' (packaged, offline), a local "
@@ -144,9 +154,14 @@ class IngestSettings(EnvSettings):
             raise SettingsError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb <= 0:
             raise SettingsError(f"max_file_mb must be positive, got {self.max_file_mb}")
-        if not self.collection or not self.collection.replace("-", "").replace("_", "").isalnum():
+        if not _COLLECTION_CHARS.fullmatch(self.collection):
             raise SettingsError(
                 f"collection must be letters, digits, '-' or '_', got {self.collection!r}"
+            )
+        if not _COLLECTION_SHAPE.fullmatch(self.collection):
+            raise SettingsError(
+                "collection must be 3 to 63 characters and start and end with a letter or "
+                f"digit, got {self.collection!r}"
             )
 
         if self.ray_workers < 0:

@@ -23,12 +23,12 @@ from typing import Any, TypeVar, cast
 
 from ingest.config import PROJECT_ROOT, IngestSettings
 from ingest.errors import IndexDamagedError, IndexWriteError, IngestError
+from ingest.manifest import manifest_path
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 CHROMA_DB = "chroma.sqlite3"
-MANIFEST_DB = "manifest.sqlite3"
 # SQLite primary result codes (https://sqlite.org/rescode.html)
 SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
 DAMAGED_CODES = {SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_CANTOPEN, SQLITE_NOTADB}
@@ -114,7 +114,7 @@ def index_error(
     if found is None:
         return None
     if isinstance(exc, sqlite3.Error):
-        path = settings.index_dir / MANIFEST_DB
+        path = manifest_path(settings.index_dir, settings.collection)
     elif isinstance(exc, OSError):
         path = Path(exc.filename) if exc.filename else settings.index_dir
     elif settings.uses_server:

@@ -14,6 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# The default collection: its manifest stays at the index root, where every index built
+# before collections has it (ingest.config's default collection name, defined here because
+# the config imports this module).
+DEFAULT_COLLECTION = "docs"
+FILENAME = "manifest.sqlite3"
+COLLECTIONS_DIR = "collections"  # in index_dir: the manifest of every other collection
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -54,6 +61,15 @@ class DocRecord:
         return len(self.chunk_ids)
 
 
+def manifest_path(index_dir: Path, collection: str) -> Path:
+    """Where the manifest of ``collection`` lives: ``INDEX_DIR/manifest.sqlite3`` for the
+    default collection (so indexes built before collections read as they are), else
+    ``INDEX_DIR/collections/NAME/manifest.sqlite3``. Every use of the path goes through here."""
+    if collection == DEFAULT_COLLECTION:
+        return Path(index_dir) / FILENAME
+    return Path(index_dir) / COLLECTIONS_DIR / collection / FILENAME
+
+
 def doc_key(root: str, source: str) -> str:
     return f"{root}\x00{source}"
 
@@ -61,10 +77,8 @@ def doc_key(root: str, source: str) -> str:
 class Manifest:
     """SQLite-backed record of documents and in-flight writes."""
 
-    FILENAME = "manifest.sqlite3"
-
-    def __init__(self, index_dir: Path, *, read_only: bool = False) -> None:
-        path = Path(index_dir) / self.FILENAME
+    def __init__(self, index_dir: Path, collection: str, *, read_only: bool = False) -> None:
+        path = manifest_path(index_dir, collection)
         if read_only:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             # Read the schema now: a damaged file fails here, not mid-answer.
@@ -78,8 +92,8 @@ class Manifest:
         self.path = path
 
     @staticmethod
-    def exists(index_dir: Path) -> bool:
-        return (Path(index_dir) / Manifest.FILENAME).exists()
+    def exists(index_dir: Path, collection: str) -> bool:
+        return manifest_path(index_dir, collection).exists()
 
     def close(self) -> None:
         self._db.close()

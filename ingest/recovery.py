@@ -16,7 +16,7 @@ from ingest.damage import CHROMA_DB, forget_client, guard, kind, reason_of
 from ingest.errors import IndexDamagedError
 from ingest.layout import LayoutStore
 from ingest.lock import write_lock
-from ingest.manifest import Manifest
+from ingest.manifest import manifest_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,29 +63,34 @@ def reset_index(settings: IngestSettings) -> list[tuple[Path, Path]]:
     """Drop the collection (embedded, or on the Chroma server) and the local manifest (other
     collections are kept). A damaged embedded Chroma store or manifest is moved aside
     instead; returns what was moved, as (from, to) pairs."""
-    moved: list[tuple[Path, Path]] = []
     with write_lock(settings.index_dir):
-        chroma_dir = settings.index_dir / CHROMA_SUBDIR
-        damaged = not settings.uses_server and (chroma_dir / CHROMA_DB).exists()
-        damaged = damaged and sqlite_damage(chroma_dir / CHROMA_DB) is not None
-        if not damaged:
-            try:
-                _drop_collection(settings)
-            except IndexDamagedError:
-                if settings.uses_server:
-                    raise
-                damaged = True
-        if damaged:
-            forget_client(settings)
-            moved += move_aside(chroma_dir)
-        manifest = settings.index_dir / Manifest.FILENAME
-        if manifest.exists() and sqlite_damage(manifest) is not None:
-            moved += move_aside(manifest)
-        elif manifest.exists():
-            manifest.unlink()
-            for extra in SIDECARS:
-                Path(f"{manifest}{extra}").unlink(missing_ok=True)
-        LayoutStore(settings.index_dir, settings.collection).clear()
+        return drop_index(settings)
+
+
+def drop_index(settings: IngestSettings) -> list[tuple[Path, Path]]:
+    """``reset_index``'s work, for a caller that holds the write lock already."""
+    moved: list[tuple[Path, Path]] = []
+    chroma_dir = settings.index_dir / CHROMA_SUBDIR
+    damaged = not settings.uses_server and (chroma_dir / CHROMA_DB).exists()
+    damaged = damaged and sqlite_damage(chroma_dir / CHROMA_DB) is not None
+    if not damaged:
+        try:
+            _drop_collection(settings)
+        except IndexDamagedError:
+            if settings.uses_server:
+                raise
+            damaged = True
+    if damaged:
+        forget_client(settings)
+        moved += move_aside(chroma_dir)
+    manifest = manifest_path(settings.index_dir, settings.collection)
+    if manifest.exists() and sqlite_damage(manifest) is not None:
+        moved += move_aside(manifest)
+    elif manifest.exists():
+        manifest.unlink()
+        for extra in SIDECARS:
+            Path(f"{manifest}{extra}").unlink(missing_ok=True)
+    LayoutStore(settings.index_dir, settings.collection).clear()
     return moved
 
 

@@ -26,7 +26,7 @@ from ingest.collection import (
     get_collection,
     update_metadata,
 )
-from ingest.config import IngestSettings
+from ingest.config import DEFAULT_COLLECTION, IngestSettings
 from ingest.damage import forget_client, guarded
 from ingest.embeddings import LazyEmbeddings, model_identity, same_vectors
 from ingest.errors import IndexMismatchError, IndexMissingError
@@ -75,11 +75,12 @@ class DocIndex:
 
         self.settings = settings
         self.model = model_identity(settings.embedding_model)
-        if not writable and not settings.uses_server and not Manifest.exists(settings.index_dir):
-            raise IndexMissingError(
-                f"no index at {settings.index_dir}: run 'python -m ingest seeds/' "
-                "(or 'make run') to build it"
-            )
+        if (
+            not writable
+            and not settings.uses_server
+            and not Manifest.exists(settings.index_dir, settings.collection)
+        ):
+            raise IndexMissingError(missing_message(settings))
         self.client = chroma_client(settings)
         found = get_collection(self.client, settings.collection)
         self._check_built(None if found is None else dict(found.metadata or {}), writable)
@@ -99,7 +100,7 @@ class DocIndex:
         )
         self.manifest: Manifest | None = None
         if writable:  # a writer always has its manifest
-            self.manifest = Manifest(settings.index_dir)
+            self.manifest = Manifest(settings.index_dir, settings.collection)
             claim(self.client, self.collection, self.manifest, settings)
         else:
             self.manifest = self._reader_manifest()
@@ -144,9 +145,10 @@ class DocIndex:
         """A reader's manifest. A reader of a server may have none here (the manifest lives
         on the machine that ingests), or one that describes another collection: then it
         reads what it needs from the collection itself."""
-        if not Manifest.exists(self.settings.index_dir):
+        settings = self.settings
+        if not Manifest.exists(settings.index_dir, settings.collection):
             return None
-        manifest = Manifest(self.settings.index_dir, read_only=True)
+        manifest = Manifest(settings.index_dir, settings.collection, read_only=True)
         if not self.settings.uses_server or describes(manifest, self.collection_id):
             return manifest
         manifest.close()
@@ -368,6 +370,19 @@ def documents_from_chunks(chunks: Iterable[StoredChunk]) -> list[DocRecord]:
             )
         )
     return records
+
+
+def missing_message(settings: IngestSettings) -> str:
+    """Why there is nothing to read at ``settings``' embedded index, and how to build it."""
+    if settings.collection == DEFAULT_COLLECTION:
+        return (
+            f"no index at {settings.index_dir}: run 'python -m ingest seeds/' "
+            "(or 'make run') to build it"
+        )
+    return (
+        f"no collection {settings.collection!r} in {settings.index_dir}: run 'python -m "
+        f"ingest --collection {settings.collection} DIR' to build it"
+    )
 
 
 def open_index(settings: IngestSettings, embeddings: Embeddings | None = None) -> DocIndex:

@@ -151,11 +151,11 @@ def test_conversations_reopen_rename_and_delete(app: ChatApp):
     *_, (_, _, _, answer, after) = app.chat(follow_up, chat, 5, "", reopened)
     assert "Sessions" in answer["trace"]["standalone_query"]  # the history came back
     assert after["id"] == session["id"] and len(after["turns"]) == 2
-    assert app.saved.choices()[0] == (QUESTION, session["id"])  # used last: first
+    assert app.saved.choices()[0] == (f"{QUESTION} · docs", session["id"])  # used last: first
     listing, note = app.saved.rename(after, "  Sessions and  the death penalty ")
     assert (
         note == "Renamed."
-        and ("Sessions and the death penalty", session["id"]) in listing["choices"]
+        and ("Sessions and the death penalty · docs", session["id"]) in listing["choices"]
     )
     assert "must not be empty" in app.saved.rename(after, "  ")[1]
     *_, fresh, listing, note = app.saved.delete(after)
@@ -345,4 +345,4 @@ def test_the_chat_endpoint_is_the_only_public_api(tmp_path: Path, fake_settings)
     info = demo.get_api_info()
     assert list(info["named_endpoints"]) == ["/chat"]
     params = [p["parameter_name"] for p in info["named_endpoints"]["/chat"]["parameters"]]
-    assert params == ["message", "k", "backend"]
+    assert params == ["message", "k", "backend", "collection"]

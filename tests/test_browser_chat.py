@@ -268,3 +268,81 @@ def test_conversation_survives_an_app_restart(tmp_path: Path):
     assert (first.question, second.question) == (question, follow_up)
     # "he" was resolved from the reopened history: the follow-up searched for Sessions.
     assert "Sessions" in second.answer["trace"]["standalone_query"]
+
+
+def test_collections_in_a_real_browser(tmp_path: Path):
+    """Create a collection, upload into it, ask: answered from it; select the default one:
+    a new conversation that does not see it; reopen the first conversation: its collection
+    is selected again; delete the collection after its confirmation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    question = "When is the Zorblat festival held?"
+    upload = write(tmp_path / "upload" / "zorblat festival.txt", NEW_DOC)
+    demo, url, _, handlers = serve_seed_app(tmp_path / "app")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        bot = page.locator('#docqa-chat [data-testid="bot"]')
+        sources = page.locator("#docqa-sources")
+        selector = page.locator("#docqa-collection input")
+        note = page.locator("#docqa-collection-note")
+
+        def ask(text: str) -> None:
+            page.locator("#docqa-question textarea").fill(text)
+            page.locator("#docqa-question textarea").press("Enter")
+
+        try:
+            page.goto(url)
+            expect(selector).to_have_value("docs")
+            page.locator("#docqa-collections-box").get_by_text("New or delete collection").click()
+            page.locator("#docqa-new-collection textarea, #docqa-new-collection input").fill(
+                "festivals"
+            )
+            page.locator("#docqa-create-collection").click()
+            expect(note).to_contain_text("Created collection festivals")
+            expect(selector).to_have_value("festivals")
+
+            page.get_by_role("tab", name="Documents").click()
+            expect(page.locator("#docqa-header")).to_contain_text("No documents yet")
+            page.locator("#docqa-upload input[type=file]").set_input_files(str(upload))
+            expect(page.locator("#docqa-ingest-status textarea")).to_have_value(
+                re.compile(r"done: added 1, updated 0, deleted 0, unchanged 0")
+            )
+            expect(page.locator("#docqa-documents")).to_contain_text("zorblat festival.txt")
+            expect(page.locator("#docqa-documents")).not_to_contain_text("000_762628c52ecf43e6")
+
+            page.get_by_role("tab", name="Chat").click()
+            ask(question)
+            expect(bot.last).to_contain_text("June")
+            expect(sources).to_contain_text("zorblat festival.txt")
+            expect(page.locator("#docqa-conversations")).to_contain_text("· festivals")
+
+            selector.click()
+            page.get_by_role("option", name="docs", exact=True).click()
+            expect(note).to_contain_text("Asking collection docs")
+            expect(bot).to_have_count(0)
+            ask(question)
+            expect(bot).to_have_count(1)
+            expect(sources).not_to_contain_text("zorblat festival.txt")
+
+            listing = page.locator("#docqa-conversations")
+            expect(listing).to_contain_text(f"{question} · docs")  # listed once answered
+            expect(listing.get_by_role("radio", checked=True)).to_have_count(1)
+            listing.get_by_text(f"{question} · festivals").click()
+            expect(selector).to_have_value("festivals")
+            expect(bot.last).to_contain_text("June")
+
+            page.locator("#docqa-delete-collection").click()
+            confirm = page.locator("#docqa-confirm-text")
+            expect(confirm).to_contain_text("Delete collection festivals?")
+            expect(confirm).to_contain_text("documents-festivals")
+            page.locator("#docqa-confirm-yes").click()
+            expect(note).to_contain_text("Deleted collection festivals")
+            expect(selector).to_have_value("docs")
+            assert handlers.library.names() == ["docs"]
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "browser-collections.png"), full_page=True)
+            browser.close()
+            demo.close()
+            handlers.close()

@@ -41,7 +41,9 @@ def test_nothing_is_stored_locally_but_manifest_and_bm25(tmp_path, fake_settings
     report = ingest_paths([docs], fake_settings)
     assert report.chunks_total > 3
     local = {p.name for p in fake_settings.index_dir.iterdir()}
-    assert "chroma" not in local and "manifest.sqlite3" in local and "bm25" in local
+    assert "chroma" not in local and "collections" in local and "bm25" in local
+    manifest = fake_settings.index_dir / "collections" / fake_settings.collection
+    assert (manifest / "manifest.sqlite3").is_file()
 
 
 def test_collection_metadata_records_generation_and_keeps_the_rest(tmp_path, fake_settings):

@@ -156,7 +156,7 @@ def test_a_real_full_disk_on_a_small_tmpfs(tmp_path: Path):
         assert line.startswith(f"error: could not write to the index at {mount / 'index'}")
         assert line.endswith("the index still serves what it served before this run")
         assert served(settings) == before
-        assert Manifest.exists(settings.index_dir)
+        assert Manifest.exists(settings.index_dir, settings.collection)
 
         subprocess.run(["mount", "-o", "remount,size=400m", str(mount)], check=True)
         again = run_ingest(docs, settings.index_dir)

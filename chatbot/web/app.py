@@ -20,8 +20,10 @@ from chatbot.chain import QuestionError
 from chatbot.conversations import ConversationStore
 from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
+from chatbot.web.collections import NO_DOCUMENTS, CollectionHandlers
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
+from chatbot.web.library import Library
 from chatbot.web.openai_api import ApiKeys, api_routes
 from chatbot.web.page import CHAT_CONCURRENCY, build_page
 from chatbot.web.pageview import PageViews
@@ -39,7 +41,7 @@ from chatbot.web.ui import (
     trace_html,
     working_html,
 )
-from chatbot.web.watching import DocumentsWatch, start_watch, sync_line
+from chatbot.web.watching import DocumentsWatch, sync_line
 from ingest import IngestError
 
 logger = logging.getLogger(__name__)
@@ -50,18 +52,39 @@ ChatOutput = tuple[str, Any, Any, Any, Any]
 
 
 class ChatApp:
-    """The handlers of the web app, over one shared ``ChatService``."""
+    """The handlers of the web app, over the shared ``ChatService`` of each collection (a
+    ``Library``; one given ``service`` makes a library of its collection alone). Handlers
+    take the collection the page has selected (None: the default one)."""
 
-    def __init__(self, service: ChatService, watch: DocumentsWatch | None = None) -> None:
-        self.service = service
-        self.settings = service.settings
-        self.watch = watch
-        index = service.settings.chat.index
+    def __init__(
+        self,
+        service: ChatService | None = None,
+        watch: DocumentsWatch | None = None,
+        *,
+        library: Library | None = None,
+    ) -> None:
+        if library is None:
+            if service is None:
+                raise ValueError("ChatApp needs a service or a library, got neither")
+            library = Library.of(service, watch)
+        self.library = library
+        self.settings = library.service().settings
+        index = self.settings.chat.index
         self.page_views = PageViews(index.index_dir, index.collection)
         store = ConversationStore(self.settings.conversations_path)
         self.saved = SavedChats(
             store, index.collection, self.page_views, self.settings.eval_cases_file
         )
+        self.collections = CollectionHandlers(self)
+
+    @property
+    def service(self) -> ChatService:
+        """The default collection's service."""
+        return self.library.service()
+
+    @property
+    def watch(self) -> bool:
+        return self.library.watching()
 
     # ---- chat
     def chat(
@@ -71,6 +94,7 @@ class ChatApp:
         k: float | None = None,
         backend: str | None = None,
         session: Session | None = None,
+        collection: str | None = None,
     ) -> Iterator[ChatOutput]:
         """Stream an answer: yields (chat message, sources panel, trace, answer as a dict,
         the session's saved conversation); the last yield carries the checked answer. The
@@ -81,14 +105,16 @@ class ChatApp:
         final: Answer | None = None
         turn: int | None = None
         try:
-            stream = self.service.stream(
+            stream = self.library.service(collection).stream(
                 question, turns, k=int(k) if k else None, backend=backend or None
             )
             with closing(stream):
                 parts: list[str] = []
                 for item in stream:
                     if turn is None:
-                        session, turn = self.saved.ask(session, question, position)
+                        session, turn = self.saved.ask(
+                            session, question, position, collection or self.library.default
+                        )
                     if isinstance(item, Answer):
                         final = item
                         continue
@@ -118,92 +144,139 @@ class ChatApp:
         if final is None or turn is None:  # pragma: no cover - stream ends with the Answer
             return
         self.saved.answered(turn, final)
-        sources = sources_html(final, self.page_views)
+        sources = sources_html(final, self.views(collection))
         yield answer_markdown(final), sources, trace_html(final), final.to_dict(), session
 
     def new_conversation(self) -> tuple[list, list, str, str, None, Session, str]:
         """Empty chat and panels, a new (not yet saved) conversation."""
         return [], [], sources_html(None), trace_html(None), None, new_session(), ""
 
+    def views(self, collection: str | None) -> PageViews:
+        """The page views of ``collection``'s PDFs and images."""
+        if not collection or collection == self.page_views.collection:
+            return self.page_views
+        return PageViews(self.page_views.index_dir, collection)
+
     # ---- documents
-    def header(self) -> str:
-        if self.service.damaged:
-            return f"**The index is damaged.** {md_escape(self.service.damaged, False)}"
-        if not self.service.ready:
-            return f"**No index yet.** {md_escape(self.service.missing, False)}"
-        docs = self.service.documents()
+    def header(self, collection: str | None = None) -> str:
+        try:
+            service = self.library.service(collection)
+        except IngestError as exc:
+            return f"**No such collection.** {md_escape(str(exc), False)}"
+        if service.damaged:
+            return f"**The index is damaged.** {md_escape(service.damaged, False)}"
+        if not service.ready and collection and self.library.is_new(collection):
+            return NO_DOCUMENTS
+        if not service.ready:
+            return f"**No index yet.** {md_escape(service.missing, False)}"
+        docs = service.documents()
+        if not docs and collection and collection != self.library.default:
+            return NO_DOCUMENTS
         chunks = sum(r.n_chunks for r in docs)
         return (
             f"Answers come from **{len(docs)} document{'s' if len(docs) != 1 else ''}** "
             f"({chunks} passages), each claim cited as `[n]`; the passages are on the right."
         )
 
-    def documents_view(self) -> tuple[list[list[Any]], Any, str]:
-        """The documents table, the removable documents, the header line."""
-        rows = documents_rows(self.service.documents(), self.service.folder_names())
-        removable = self.service.removable()
+    def documents_view(self, collection: str | None = None) -> tuple[list[list[Any]], Any, str]:
+        """The documents table, the removable documents, the header line (of the selected
+        collection)."""
+        try:
+            service = self.library.service(collection)
+        except IngestError:
+            return [], gr.update(choices=[], value=None), self.header(collection)
+        rows = documents_rows(service.documents(), service.folder_names())
+        removable = service.removable()
         return (
             rows,
             gr.update(choices=removable, value=removable[0] if removable else None),
-            self.header(),
+            self.header(collection),
         )
 
-    def sync_line(self) -> str:
+    def sync_line(self, collection: str | None = None) -> str:
         """Whether the documents folder is watched, when it was last synced, what changed."""
+        try:
+            service = self.library.service(collection)
+        except IngestError as exc:
+            return md_escape(str(exc), False)
         return sync_line(
-            self.service.status(), self.service.docs.folder.name + "/", self.watch is not None
+            service.status(), service.docs.folder.name + "/", self.library.watching(collection)
         )
 
-    def sync_view(self, seen: int | None) -> tuple[str, Any, Any, Any, int]:
+    def sync_view(
+        self, seen: int | None, collection: str | None = None
+    ) -> tuple[str, Any, Any, Any, int | None]:
         """The sync line, and the documents view when a reingest finished since ``seen``
         (the page polls this: a watched folder changes without a click)."""
-        completed = self.service.status().completed
+        try:
+            completed = self.library.service(collection).status().completed
+        except IngestError:
+            return self.sync_line(collection), gr.skip(), gr.skip(), gr.skip(), seen
         if completed == seen:
-            return self.sync_line(), gr.skip(), gr.skip(), gr.skip(), completed
-        return (self.sync_line(), *self.documents_view(), completed)
+            return self.sync_line(collection), gr.skip(), gr.skip(), gr.skip(), completed
+        return (self.sync_line(collection), *self.documents_view(collection), completed)
 
     def close(self) -> None:
-        """Stop watching the documents folder; close the conversations database."""
-        if self.watch is not None:
-            self.watch.close()
+        """Stop watching the documents folders; close the conversations database."""
+        self.library.close()
         self.saved.store.close()
 
-    def _follow(self, ticket: int, prefix: str) -> Iterator[tuple[str, Any, Any, Any]]:
+    def _follow(
+        self, service: ChatService, ticket: int, prefix: str, collection: str | None
+    ) -> Iterator[tuple[str, Any, Any, Any]]:
         """Yield the reingest's progress until request ``ticket`` is done, then its summary
         with the refreshed documents table."""
         while True:
-            status = self.service.wait(ticket, timeout=0.5)
+            status = service.wait(ticket, timeout=0.5)
             if status.completed >= ticket:
                 break
             yield f"{prefix}\nworking: {status.describe()}", gr.skip(), gr.skip(), gr.skip()
         done = f"FAILED: {status.describe()}" if status.error else f"done: {status.describe()}"
-        yield (f"{prefix}\n{done}", *self.documents_view())
+        yield (f"{prefix}\n{done}", *self.documents_view(collection))
 
-    def upload(self, files: list[str] | None) -> Iterator[tuple[str, Any, Any, Any, Any]]:
-        """Save uploaded files into the documents folder and reingest."""
+    def upload(
+        self, files: list[str] | None, collection: str | None = None
+    ) -> Iterator[tuple[str, Any, Any, Any, Any]]:
+        """Save uploaded files into the collection's documents folder and reingest."""
+        try:
+            service = self.library.service(collection)
+        except IngestError as exc:
+            yield f"Nothing added: {exc}", gr.skip(), gr.skip(), gr.skip(), None
+            return
         uploads = [(Path(f).name, Path(f)) for f in files or []]
-        result = self.service.docs.save(uploads)
+        result = service.docs.save(uploads)
         if not result.saved:
             yield f"Nothing added: {result.describe()}", gr.skip(), gr.skip(), gr.skip(), None
             return
-        for update in self._follow(self.service.request_reingest(), result.describe()):
+        ticket = service.request_reingest()
+        for update in self._follow(service, ticket, result.describe(), collection):
             yield (*update, None)
 
-    def remove(self, source: str | None) -> Iterator[tuple[str, Any, Any, Any]]:
-        """Delete an uploaded document from the documents folder and reingest."""
+    def remove(
+        self, source: str | None, collection: str | None = None
+    ) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Delete an uploaded document from the collection's documents folder and reingest."""
         if not source:
             yield "Choose a document from the documents folder first.", *([gr.skip()] * 3)
             return
         try:
-            self.service.docs.remove(source)
-        except UploadError as exc:
+            service = self.library.service(collection)
+            service.docs.remove(source)
+        except (UploadError, IngestError) as exc:
             yield f"Not removed: {exc}", *([gr.skip()] * 3)
             return
-        yield from self._follow(self.service.request_reingest(), f"removed {source}")
+        ticket = service.request_reingest()
+        yield from self._follow(service, ticket, f"removed {source}", collection)
 
-    def reingest(self) -> Iterator[tuple[str, Any, Any, Any]]:
-        """Reingest the seeds and the documents folder (files copied in by hand)."""
-        yield from self._follow(self.service.request_reingest(), "reingest requested")
+    def reingest(self, collection: str | None = None) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Reingest the collection's folders (files copied in by hand)."""
+        try:
+            service = self.library.service(collection)
+        except IngestError as exc:
+            yield f"Not reingested: {exc}", *([gr.skip()] * 3)
+            return
+        ticket = service.request_reingest()
+        yield from self._follow(service, ticket, "reingest requested", collection)
 
     # ---- layout
     def build(self) -> gr.Blocks:
@@ -229,11 +302,11 @@ def login(settings: WebSettings) -> tuple[str, str] | None:
 def build_app(
     settings: WebSettings, *, seeds_dir: Path | None = SEEDS_DIR
 ) -> tuple[gr.Blocks, ChatApp]:
-    """The page and its handlers, over a new shared ``ChatService`` (model loaded once)."""
-    service = ChatService(settings, seeds_dir=seeds_dir)
-    service.warm()
-    watch = start_watch(service) if settings.watch_documents else None
-    app = ChatApp(service, watch)
+    """The page and its handlers, over a new ``Library`` of the index's collections (one
+    embedding model, loaded once; the selected collection opened and warmed now)."""
+    library = Library(settings, seeds_dir=seeds_dir)
+    library.service().warm()
+    app = ChatApp(library=library)
     demo = app.build()
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_MAX)
     return demo, app
@@ -256,7 +329,7 @@ def launch(
             settings.host,
         )
     demo, app = build_app(settings, seeds_dir=seeds_dir)
-    routes = api_routes(app.service, ApiKeys.parse(settings.api_keys))
+    routes = api_routes(app.library, ApiKeys.parse(settings.api_keys))
     _, url, _ = demo.launch(
         app_kwargs={"routes": routes},  # the HTTP API (chatbot.web.openai_api), on this server
         server_name=settings.host,

@@ -1,8 +1,9 @@
 """The HTTP API beside the page: an OpenAI-compatible ``/v1/chat/completions`` (and
 ``/v1/models``, one model per collection) and ``/api/answer``, the ``Answer`` as plain JSON.
 
-Both answer through the page's ``ChatService`` (one loaded chatbot, its read lock) with at
-most ``CHAT_CONCURRENCY`` API answers in flight. The citations travel in an extra top-level
+Both answer through the page's ``ChatService`` of the collection named by ``model`` (its
+loaded chatbot, its read lock; no ``model``: the default collection) with at most
+``CHAT_CONCURRENCY`` API answers in flight. The citations travel in an extra top-level
 ``docqa`` field that OpenAI clients ignore. With ``api_keys`` set every route needs
 ``Authorization: Bearer KEY``; keys are kept only as SHA-256 digests.
 """
@@ -29,6 +30,7 @@ from starlette.routing import BaseRoute
 from chatbot.chain import QuestionError
 from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
+from chatbot.web.library import Library
 from chatbot.web.page import CHAT_CONCURRENCY
 from chatbot.web.service import ChatService, NoIndexError
 from ingest import IngestError
@@ -141,17 +143,18 @@ def _event(data: dict[str, Any]) -> str:
 
 
 class Api:
-    """The API's handlers over the shared service."""
+    """The API's handlers over the shared services, one model per collection."""
 
-    def __init__(self, service: ChatService, keys: ApiKeys) -> None:
-        self.service = service
+    def __init__(self, library: Library, keys: ApiKeys) -> None:
+        self.library = library
         self.keys = keys
-        self.locked = bool(service.settings.login_user) and not keys
+        self.locked = bool(library.settings.login_user) and not keys
         self._slots = threading.BoundedSemaphore(CHAT_CONCURRENCY)
 
     @property
     def models(self) -> list[str]:
-        return [self.service.settings.chat.index.collection]
+        """The model ids: the collections' names."""
+        return self.library.names()
 
     def check(self, request: Request) -> None:
         """Refuse a request without a valid ``Authorization: Bearer`` key when keys are set
@@ -172,8 +175,8 @@ class Api:
             )
 
     def model_for(self, body: dict[str, Any]) -> str:
-        model = body.get("model") or self.models[0]
-        if model not in self.models:
+        model = body.get("model") or self.library.default
+        if not isinstance(model, str) or model not in self.models:
             raise ApiError(
                 404,
                 f"the model {model!r} does not exist; the models are {self.models}",
@@ -182,18 +185,20 @@ class Api:
             )
         return model
 
-    def answer(self, question: str, history: list[dict[str, str]]) -> Answer:
-        with self._slots, _errors(), self.service.answering() as bot:
+    def answer(self, question: str, history: list[dict[str, str]], model: str) -> Answer:
+        """The answer from collection ``model``."""
+        with self._slots, _errors(), self.library.service(model).answering() as bot:
             return bot.answer(question, history)
 
     def open_stream(
-        self, question: str, history: list[dict[str, str]]
+        self, question: str, history: list[dict[str, str]], model: str
     ) -> tuple[Iterator[str | Answer], str | Answer]:
         """Take a slot, start the answer and wait for its first part (so a bad question is
         a 400, not a broken stream); the caller closes the stream and releases the slot."""
         self._slots.acquire()
         try:
-            stream = self.service.stream(question, history)
+            with _errors():
+                stream = self.library.service(model).stream(question, history)
             try:
                 with _errors():
                     return stream, next(stream)
@@ -265,10 +270,11 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def api_routes(service: ChatService, keys: ApiKeys) -> list[BaseRoute]:
-    """The API's routes, to serve on the page's server (``launch`` passes them to Gradio's
-    FastAPI app)."""
-    api = Api(service, keys)
+def api_routes(source: Library | ChatService, keys: ApiKeys) -> list[BaseRoute]:
+    """The API's routes over the collections of ``source`` (one service: its collection
+    alone), to serve on the page's server (``launch`` passes them to Gradio's FastAPI app)."""
+    library = source if isinstance(source, Library) else Library.of(source)
+    api = Api(library, keys)
     router = APIRouter()
 
     @router.get("/v1/models")
@@ -288,11 +294,11 @@ def api_routes(service: ChatService, keys: ApiKeys) -> list[BaseRoute]:
             model = api.model_for(body)
             question, history = turn_from_messages(body.get("messages"))
             if body.get("stream"):
-                stream, first = await run_in_threadpool(api.open_stream, question, history)
+                stream, first = await run_in_threadpool(api.open_stream, question, history, model)
                 return StreamingResponse(
                     api.events(stream, first, model), media_type="text/event-stream"
                 )
-            answer = await run_in_threadpool(api.answer, question, history)
+            answer = await run_in_threadpool(api.answer, question, history, model)
         except ApiError as exc:
             return exc.response()
         return JSONResponse(completion(answer, model))
@@ -307,7 +313,8 @@ def api_routes(service: ChatService, keys: ApiKeys) -> list[BaseRoute]:
                 raise ApiError(400, "question must be a string", "invalid_request_error")
             messages = [*(body.get("history") or []), {"role": "user", "content": question}]
             _, history = turn_from_messages(messages)
-            answer = await run_in_threadpool(api.answer, question, history)
+            model = api.model_for(body)
+            answer = await run_in_threadpool(api.answer, question, history, model)
         except ApiError as exc:
             return exc.response()
         return JSONResponse(answer.to_dict())

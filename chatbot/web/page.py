@@ -4,6 +4,7 @@ feedback, sources panel, retrieval trace) and the Documents tab, wired to the ha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -30,34 +31,50 @@ SYNC_POLL_S = 2.0  # how often an open Documents tab looks for a finished (watch
 _REINGEST = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "reingest"}
 
 
+@dataclass
+class ChatParts:
+    """The Chat tab's components that the collection box updates."""
+
+    box: CollectionBox
+    shown: list[Any]  # chat, chat state, sources, trace, answer JSON, session
+    saved: gr.Textbox
+    listing: gr.Radio
+    title: gr.Textbox
+    note: gr.Markdown
+
+
 def build_page(app: ChatApp) -> gr.Blocks:
-    """The page: Chat (conversations, chat, feedback, sources, trace) and Documents tabs."""
+    """The page: Chat (collection, conversations, chat, feedback, sources, trace) and
+    Documents tabs."""
     with gr.Blocks(title="docqa — ask your documents", analytics_enabled=False) as demo:
         header = gr.Markdown(app.header(), elem_id="docqa-header")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                chat_tab(app, demo)
+                chat = chat_tab(app, demo)
             with gr.Tab("Documents", id="documents"):
-                documents_tab(app, demo, header)
+                view = documents_tab(app, demo, header, chat.box.selector)
+        collection_events(app, demo, chat, view)
     return demo
 
 
 # ---- the Chat tab
 
 
-def chat_tab(app: ChatApp, demo: gr.Blocks) -> None:
-    """The saved conversations on the left, the chat with its settings and feedback box in
-    the middle, the sources panel and the retrieval trace on the right."""
+def chat_tab(app: ChatApp, demo: gr.Blocks) -> ChatParts:
+    """The collection and the saved conversations on the left, the chat with its settings
+    and feedback box in the middle, the sources panel and the retrieval trace on the
+    right."""
     sources = gr.HTML(sources_html(None), elem_id="docqa-sources", render=False)
     trace = gr.HTML(trace_html(None), elem_id="docqa-trace", render=False)
     answer_json = gr.JSON(visible=False, render=False)
     session = gr.State(None)
     picked = gr.State(None)
-    inputs = [*_answer_settings(app), session]
     private = {"api_visibility": "private", "queue": False}
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=220):
+            box = _collection_box(app)
             listing, title, rename, delete, note = _conversations_box()
+            inputs = [*_answer_settings(app), session, box.selector]
         with gr.Column(scale=3, min_width=420):
             chat = _chat_interface(app, inputs, [sources, trace, answer_json, session])
             new = gr.Button("New conversation", elem_id="docqa-new", size="sm")
@@ -74,13 +91,84 @@ def chat_tab(app: ChatApp, demo: gr.Blocks) -> None:
         lambda: app.new_conversation()[2:6], None, [sources, trace, answer_json, session], **private
     )
     session.change(app.saved.listing, [session], [listing], **private)
-    listing.input(app.saved.open, [listing], [*shown, title, note], **private)
     rename.click(app.saved.rename, [session, title], [listing, note], **private)
     cleared = [chat.chatbot, chat.chatbot_state, session, listing, note]
     delete.click(app.saved.delete, [session], cleared, **private)
     chat.chatbot.like(app.saved.pick, [chat.chatbot, session], [judged, picked], **private)
     save.click(app.saved.save, [picked, comment, correction, nowhere], [saved], **private)
     demo.load(app.saved.listing, [session], [listing], **private)
+    return ChatParts(box, shown, saved, listing, title, note)
+
+
+@dataclass
+class CollectionBox:
+    """The collection selector with 'New collection' and 'Delete collection' (which asks to
+    confirm) beside it; ``collection_events`` wires them."""
+
+    selector: gr.Dropdown
+    name: gr.Textbox
+    create: gr.Button
+    delete: gr.Button
+    confirm: gr.Group
+    question: gr.Markdown
+    yes: gr.Button
+    no: gr.Button
+    note: gr.Markdown
+
+
+def _collection_box(app: ChatApp) -> CollectionBox:
+    gr.Markdown("### Collection")
+    selector = gr.Dropdown(
+        app.library.names(),
+        value=app.library.default,
+        show_label=False,
+        container=False,
+        elem_id="docqa-collection",
+    )
+    with gr.Accordion("New or delete collection", open=False, elem_id="docqa-collections-box"):
+        with gr.Row():
+            name = gr.Textbox(
+                placeholder="New collection name",
+                show_label=False,
+                container=False,
+                scale=3,
+                elem_id="docqa-new-collection",
+            )
+            create = gr.Button("Create", size="sm", scale=1, elem_id="docqa-create-collection")
+        delete = gr.Button(
+            "Delete collection…", size="sm", variant="stop", elem_id="docqa-delete-collection"
+        )
+        with gr.Group(visible=False, elem_id="docqa-confirm-delete") as confirm:
+            question = gr.Markdown(elem_id="docqa-confirm-text")
+            with gr.Row():
+                yes = gr.Button(
+                    "Yes, delete it", size="sm", variant="stop", elem_id="docqa-confirm-yes"
+                )
+                no = gr.Button("Cancel", size="sm", elem_id="docqa-confirm-no")
+    note = gr.Markdown(elem_id="docqa-collection-note")
+    return CollectionBox(selector, name, create, delete, confirm, question, yes, no, note)
+
+
+def collection_events(app: ChatApp, demo: gr.Blocks, chat: ChatParts, view: list[Any]) -> None:
+    """Choosing, creating and deleting collections, and reopening a conversation in its
+    collection: each updates the chat and the Documents tab (``view``: table, removable
+    documents, header, sync line) to the collection then selected."""
+    handlers, box = app.collections, chat.box
+    private = {"api_visibility": "private", "queue": False}
+    note, selector = box.note, box.selector
+    switched = [*chat.shown, chat.saved, *view]
+    selector.input(handlers.switch, [selector], [note, *switched], **private)
+    created = [selector, box.name, note, *switched]
+    box.create.click(handlers.create, [box.name], created, **private)
+    box.name.submit(handlers.create, [box.name], created, **private)
+    asked = [box.confirm, box.question, note]
+    box.delete.click(handlers.ask_delete, [selector], asked, **private)
+    box.no.click(handlers.cancel, None, [box.confirm, note], **private)
+    deleted = [selector, box.confirm, note, *switched]
+    box.yes.click(handlers.delete, [selector], deleted, **private)
+    reopened = [*chat.shown, chat.title, chat.note, selector, *view]
+    chat.listing.input(handlers.open, [chat.listing], reopened, **private)
+    demo.load(handlers.selector, None, [selector], **private)  # made since the page was built
 
 
 def _answer_settings(app: ChatApp) -> list[Any]:
@@ -124,7 +212,7 @@ def _chat_interface(app: ChatApp, inputs: list[Any], outputs: list[Any]) -> gr.C
         additional_inputs=inputs,
         additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
         additional_outputs=outputs,
-        examples=[[q, None, None, None] for q in EXAMPLES],
+        examples=[[q, None, None, None, None] for q in EXAMPLES],
         api_name="chat",
         api_description="Ask a question; returns the answer with [n] markers, "
         "the sources panel, the retrieval trace and the answer as JSON.",
@@ -201,14 +289,19 @@ def _feedback_box(
 # ---- the Documents tab
 
 
-def documents_tab(app: ChatApp, demo: gr.Blocks, header: gr.Markdown) -> None:
-    """The ingested documents, uploads, removal and a manual reingest; each change reingests
-    in the background and refreshes the table, the removable list and the header."""
+def documents_tab(
+    app: ChatApp, demo: gr.Blocks, header: gr.Markdown, collection: gr.Dropdown
+) -> list[Any]:
+    """The selected collection's documents, uploads, removal and a manual reingest; each
+    change reingests in the background and refreshes the table, the removable list and the
+    header. Returns (table, removable documents, header, sync line)."""
     rows, _, _ = app.documents_view()
     gr.Markdown(
-        "The documents the chat answers from. Added files are saved to "
-        f"{md_escape(str(app.service.docs.folder), False)} and reingested; the chat "
-        "keeps answering meanwhile and sees them when the reingest completes."
+        "The documents the chat answers from, in the collection chosen in the Chat tab. "
+        "Added files are saved to its documents folder "
+        f"({md_escape(str(app.service.docs.folder), False)} for the default one, "
+        "`documents-NAME/` beside it for another) and reingested; the chat keeps answering "
+        "meanwhile and sees them when the reingest completes."
     )
     table = gr.Dataframe(
         value=rows,
@@ -227,16 +320,17 @@ def documents_tab(app: ChatApp, demo: gr.Blocks, header: gr.Markdown) -> None:
     seen = gr.State(None)
     gr.Timer(SYNC_POLL_S).tick(
         app.sync_view,
-        [seen],
+        [seen, collection],
         [sync, *view, seen],
         api_visibility="private",
         queue=False,
         show_progress="hidden",
     )
-    files.upload(app.upload, [files], [status, *view, files], **_REINGEST)
-    remove.click(app.remove, [remove_choice], [status, *view], **_REINGEST)
-    reingest.click(app.reingest, None, [status, *view], **_REINGEST)
-    demo.load(app.documents_view, None, view, api_visibility="private", queue=False)
+    files.upload(app.upload, [files, collection], [status, *view, files], **_REINGEST)
+    remove.click(app.remove, [remove_choice, collection], [status, *view], **_REINGEST)
+    reingest.click(app.reingest, [collection], [status, *view], **_REINGEST)
+    demo.load(app.documents_view, [collection], view, api_visibility="private", queue=False)
+    return [*view, sync]
 
 
 def _document_controls(app: ChatApp) -> tuple[gr.File, gr.Button, gr.Dropdown, gr.Button]:

@@ -45,12 +45,15 @@ class SavedChats:
         self.cases = cases
 
     # ---- written while chatting
-    def ask(self, session: Session | None, question: str, position: int) -> tuple[Session, int]:
+    def ask(
+        self, session: Session | None, question: str, position: int, collection: str = ""
+    ) -> tuple[Session, int]:
         """Save a question about to be answered, as the ``position``-th answer of the
-        session's conversation (a new conversation when it has none)."""
+        session's conversation (a new conversation, of ``collection`` or else the default
+        one, when it has none)."""
         session = dict(session or new_session())
         if not session["id"]:
-            session["id"] = self.store.create(question, self.collection)
+            session["id"] = self.store.create(question, collection or self.collection)
         turn = self.store.ask(session["id"], question)
         session["turns"] = [*session["turns"][:position], turn]
         return session, turn
@@ -67,7 +70,8 @@ class SavedChats:
 
     # ---- the list
     def choices(self) -> list[tuple[str, str]]:
-        return [(c.title, c.id) for c in self.store.list()]
+        """(label, id) of each conversation: its title and its collection."""
+        return [(f"{c.title} · {c.collection}", c.id) for c in self.store.list()]
 
     def listing(self, session: Session | None) -> Any:
         """The conversations list, newest first, the session's one selected."""
@@ -94,13 +98,18 @@ class SavedChats:
         return (
             messages,
             messages,
-            sources_html(last, self.page_views) if last else sources_html(None),
+            sources_html(last, self._views(conversation.collection) if last else None),
             trace_html(last),
             last.to_dict() if last else None,
             session,
             conversation.title,
             status,
         )
+
+    def _views(self, collection: str) -> PageViews:
+        if collection == self.page_views.collection:
+            return self.page_views
+        return PageViews(self.page_views.index_dir, collection)
 
     def rename(self, session: Session | None, title: str) -> tuple[Any, str]:
         cid = (session or {}).get("id")

@@ -27,6 +27,7 @@ from ingest import (
     IngestError,
     Plan,
     ingest_paths,
+    open_index,
 )
 from ingest.config import PROJECT_ROOT
 from ingest.lock import WriteLockBusy
@@ -134,12 +135,16 @@ class ChatService:
         *,
         seeds_dir: Path | None = SEEDS_DIR,
         chat_model: BaseChatModel | None = None,
+        embeddings: Embeddings | None = None,
     ) -> None:
+        """``embeddings``: an embedding model already loaded (the ``Library`` shares one
+        between the services of its collections); None loads the configured one."""
         index = settings.chat.index.replace(progress=False)
         self.settings = settings.replace(chat=settings.chat.replace(index=index))
         self.seeds_dir = Path(seeds_dir).resolve() if seeds_dir else None
         self.docs = DocumentsFolder(settings.docs_dir, settings.max_upload_bytes)
         self._chat_model = chat_model
+        self._shared_embeddings = embeddings
         self._lock = ReadWriteLock()
         self._create_lock = threading.Lock()
         self._bots: dict[str, Chatbot] = {}
@@ -166,7 +171,10 @@ class ChatService:
 
     def _open(self) -> None:
         try:
-            bot = Chatbot(self.settings.chat, chat_model=self._chat_model)
+            index = None
+            if self._shared_embeddings is not None:
+                index = open_index(self.settings.chat.index, embeddings=self._shared_embeddings)
+            bot = Chatbot(self.settings.chat, index=index, chat_model=self._chat_model)
         except IndexMissingError as exc:
             self.missing = f"{exc}. Or add documents in the Documents tab: they are ingested there."
             logger.warning("%s", self.missing)
@@ -228,6 +236,15 @@ class ChatService:
                     self._bots[name] = Chatbot(
                         self.settings.chat.replace(answerer=name), index=primary.index
                     )
+
+    def close(self) -> None:
+        """Close the index once no answer uses it; the service answers nothing after."""
+        with self._lock.writing():
+            primary = self._bots.get(self.settings.chat.answerer)
+            self._bots = {}
+            self.missing = "this collection was closed"
+            if primary is not None:
+                primary.index.close()
 
     def warm(self) -> None:
         """Load the embedding model and the BM25 index now, not on the first question."""
@@ -367,6 +384,8 @@ class ChatService:
         return summary, ""
 
     def _embeddings(self) -> Embeddings:
+        if self._shared_embeddings is not None:
+            return self._shared_embeddings
         with self._lock.reading():
             if self._bots:
                 return self._bots[self.settings.chat.answerer].index.embeddings

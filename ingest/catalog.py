@@ -1,0 +1,110 @@
+"""The collections docqa built in an index (embedded, or on a Chroma server): list them with
+their counts, and delete one with everything kept beside it (manifest, BM25, layouts)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+from dataclasses import dataclass
+
+from ingest.collection import CHROMA_SUBDIR, chroma_client
+from ingest.config import IngestSettings
+from ingest.damage import CHROMA_DB, guard
+from ingest.errors import IngestError
+from ingest.lock import write_lock
+from ingest.manifest import COLLECTIONS_DIR, Manifest, manifest_path
+from ingest.recovery import drop_index
+
+logger = logging.getLogger(__name__)
+
+BUILT_KEY = "embedding_model"  # every collection docqa creates records its model under this
+
+
+class UnknownCollectionError(IngestError):
+    """A collection named that this index does not hold."""
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """One collection of the index: its name, documents (None when this index dir holds no
+    manifest of it, e.g. a server collection ingested elsewhere), chunks and model."""
+
+    name: str
+    documents: int | None
+    chunks: int
+    embedding_model: str
+
+    def describe(self) -> str:
+        docs = "? documents" if self.documents is None else _plural(self.documents, "document")
+        return f"{self.name}: {docs}, {_plural(self.chunks, 'chunk')} ({self.embedding_model})"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def list_collections(settings: IngestSettings) -> list[CollectionInfo]:
+    """The collections docqa built in ``settings``' index (those recording an embedding
+    model), by name; empty when there is no index yet. Only the index and collection fields
+    of ``settings`` matter."""
+    if not settings.uses_server and not (settings.index_dir / CHROMA_SUBDIR / CHROMA_DB).exists():
+        return []
+    found = []
+    with guard(settings):
+        client = chroma_client(settings)
+        for collection in client.list_collections():
+            metadata = dict(collection.metadata or {})
+            if BUILT_KEY not in metadata:
+                continue
+            found.append(
+                CollectionInfo(
+                    name=collection.name,
+                    documents=_documents(settings.replace(collection=collection.name)),
+                    chunks=collection.count(),
+                    embedding_model=str(metadata[BUILT_KEY]),
+                )
+            )
+    return sorted(found, key=lambda c: c.name)
+
+
+def _documents(settings: IngestSettings) -> int | None:
+    """How many documents the collection's manifest records; None when there is none here,
+    or it cannot be read now (an ingest is creating it; a damaged one is --check's to say)."""
+    if not Manifest.exists(settings.index_dir, settings.collection):
+        return None
+    try:
+        manifest = Manifest(settings.index_dir, settings.collection, read_only=True)
+        try:
+            return len(manifest.documents())
+        finally:
+            manifest.close()
+    except sqlite3.Error as exc:
+        logger.debug("cannot count the documents of %s: %s", settings.collection, exc)
+        return None
+
+
+def delete_collection(settings: IngestSettings) -> None:
+    """Drop the collection ``settings.collection``: its Chroma collection, manifest, BM25
+    index and layouts, under the index's write lock. Other collections are untouched; the
+    documents themselves are never touched. Raises ``UnknownCollectionError`` naming the
+    collections there are when this index has no such collection."""
+    name = settings.collection
+    with write_lock(settings.index_dir):
+        known = [c.name for c in list_collections(settings)]
+        here = Manifest.exists(settings.index_dir, name)
+        if name not in known and not here:
+            raise UnknownCollectionError(
+                f"no collection {name!r} in {settings.chroma_location}; the collections "
+                f"are: {', '.join(known) or 'none'}"
+            )
+        drop_index(settings)
+        shutil.rmtree(settings.index_dir / "bm25" / name, ignore_errors=True)
+        shutil.rmtree(settings.index_dir / "layout" / name, ignore_errors=True)
+        own = manifest_path(settings.index_dir, name).parent
+        if own.parent.name == COLLECTIONS_DIR:
+            try:
+                own.rmdir()  # kept when a damaged manifest was moved aside in it
+            except OSError:
+                logger.debug("kept %s", own)
+    logger.info("deleted collection %s from %s", name, settings.chroma_location)
