@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from chatbot.chain import QuestionError
 from chatbot.conversations import ConversationStore
 from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
+from chatbot.web.access import Access, ClientAddress
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
 from chatbot.web.openai_api import ApiKeys, api_routes
@@ -52,15 +54,25 @@ ChatOutput = tuple[str, Any, Any, Any, Any]
 class ChatApp:
     """The handlers of the web app, over one shared ``ChatService``."""
 
-    def __init__(self, service: ChatService, watch: DocumentsWatch | None = None) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        watch: DocumentsWatch | None = None,
+        access: Access | None = None,
+    ) -> None:
         self.service = service
         self.settings = service.settings
         self.watch = watch
+        self.access = access or Access.from_settings(self.settings)
         index = service.settings.chat.index
         self.page_views = PageViews(index.index_dir, index.collection)
         store = ConversationStore(self.settings.conversations_path)
         self.saved = SavedChats(
-            store, index.collection, self.page_views, self.settings.eval_cases_file
+            store,
+            index.collection,
+            self.page_views,
+            self.settings.eval_cases_file,
+            owner=self.access.user,
         )
 
     # ---- chat
@@ -71,6 +83,7 @@ class ChatApp:
         k: float | None = None,
         backend: str | None = None,
         session: Session | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[ChatOutput]:
         """Stream an answer: yields (chat message, sources panel, trace, answer as a dict,
         the session's saved conversation); the last yield carries the checked answer. The
@@ -88,7 +101,7 @@ class ChatApp:
                 parts: list[str] = []
                 for item in stream:
                     if turn is None:
-                        session, turn = self.saved.ask(session, question, position)
+                        session, turn = self.saved.ask(session, question, position, request)
                     if isinstance(item, Answer):
                         final = item
                         continue
@@ -179,8 +192,13 @@ class ChatApp:
         done = f"FAILED: {status.describe()}" if status.error else f"done: {status.describe()}"
         yield (f"{prefix}\n{done}", *self.documents_view())
 
-    def upload(self, files: list[str] | None) -> Iterator[tuple[str, Any, Any, Any, Any]]:
-        """Save uploaded files into the documents folder and reingest."""
+    def upload(
+        self, files: list[str] | None, request: gr.Request | None = None
+    ) -> Iterator[tuple[str, Any, Any, Any, Any]]:
+        """Save uploaded files into the documents folder and reingest (editors only)."""
+        if refused := self.access.refusal(request):
+            yield refused, gr.skip(), gr.skip(), gr.skip(), None
+            return
         uploads = [(Path(f).name, Path(f)) for f in files or []]
         result = self.service.docs.save(uploads)
         if not result.saved:
@@ -189,8 +207,13 @@ class ChatApp:
         for update in self._follow(self.service.request_reingest(), result.describe()):
             yield (*update, None)
 
-    def remove(self, source: str | None) -> Iterator[tuple[str, Any, Any, Any]]:
-        """Delete an uploaded document from the documents folder and reingest."""
+    def remove(
+        self, source: str | None, request: gr.Request | None = None
+    ) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Delete an uploaded document from the documents folder and reingest (editors)."""
+        if refused := self.access.refusal(request):
+            yield refused, *([gr.skip()] * 3)
+            return
         if not source:
             yield "Choose a document from the documents folder first.", *([gr.skip()] * 3)
             return
@@ -201,8 +224,11 @@ class ChatApp:
             return
         yield from self._follow(self.service.request_reingest(), f"removed {source}")
 
-    def reingest(self) -> Iterator[tuple[str, Any, Any, Any]]:
-        """Reingest the seeds and the documents folder (files copied in by hand)."""
+    def reingest(self, request: gr.Request | None = None) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Reingest the seeds and the documents folder (files copied in by hand; editors)."""
+        if refused := self.access.refusal(request):
+            yield refused, *([gr.skip()] * 3)
+            return
         yield from self._follow(self.service.request_reingest(), "reingest requested")
 
     # ---- layout
@@ -230,10 +256,11 @@ def build_app(
     settings: WebSettings, *, seeds_dir: Path | None = SEEDS_DIR
 ) -> tuple[gr.Blocks, ChatApp]:
     """The page and its handlers, over a new shared ``ChatService`` (model loaded once)."""
+    access = Access.from_settings(settings)  # a bad users file stops here, before the model
     service = ChatService(settings, seeds_dir=seeds_dir)
     service.warm()
     watch = start_watch(service) if settings.watch_documents else None
-    app = ChatApp(service, watch)
+    app = ChatApp(service, watch, access)
     demo = app.build()
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_MAX)
     return demo, app
@@ -248,21 +275,24 @@ def launch(
 ) -> tuple[gr.Blocks, ChatApp, str]:
     """Serve the app on ``settings.host:settings.port``; returns (page, handlers, URL) when
     ``block`` is False (tests), else serves until interrupted."""
-    auth = login(settings)
-    if auth is None and not is_loopback(settings.host):
+    if login(settings) is None and not settings.users_file and not is_loopback(settings.host):
         logger.warning(
             "binding to %s without a login: anyone who can reach this address can read "
-            "the documents; set DOCQA_LOGIN_USER and DOCQA_LOGIN_PASSWORD",
+            "the documents; set DOCQA_USERS_FILE (accounts) or DOCQA_LOGIN_USER and "
+            "DOCQA_LOGIN_PASSWORD",
             settings.host,
         )
     demo, app = build_app(settings, seeds_dir=seeds_dir)
-    routes = api_routes(app.service, ApiKeys.parse(settings.api_keys))
+    routes = api_routes(app.service, ApiKeys.parse(settings.api_keys), app.access.users_file)
+    auth = app.access.auth()
+    # The HTTP API (chatbot.web.openai_api) on this server; the login sees client addresses.
+    extra = {"middleware": [Middleware(ClientAddress)]} if app.access.enabled else {}
     _, url, _ = demo.launch(
-        app_kwargs={"routes": routes},  # the HTTP API (chatbot.web.openai_api), on this server
+        app_kwargs={"routes": routes, **extra},
         server_name=settings.host,
         server_port=settings.port,
         auth=auth,
-        auth_message="docqa: log in to ask the documents" if auth else None,
+        auth_message=app.access.auth_message(),
         max_file_size=settings.max_upload_bytes,
         prevent_thread_lock=not block,
         show_error=True,

@@ -26,6 +26,7 @@ SEEDS_NOTE = (
     "Documents from `seeds/` (and folders ingested with `python -m ingest`) cannot be "
     "removed here; only uploaded ones can."
 )
+READER_NOTE = "Your role is reader: you can ask; only editors add, remove or reingest documents."
 SYNC_POLL_S = 2.0  # how often an open Documents tab looks for a finished (watched) sync
 _REINGEST = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "reingest"}
 
@@ -34,11 +35,20 @@ def build_page(app: ChatApp) -> gr.Blocks:
     """The page: Chat (conversations, chat, feedback, sources, trace) and Documents tabs."""
     with gr.Blocks(title="docqa — ask your documents", analytics_enabled=False) as demo:
         header = gr.Markdown(app.header(), elem_id="docqa-header")
+        who = gr.Markdown(elem_id="docqa-user", visible=app.access.enabled)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat_tab(app, demo)
             with gr.Tab("Documents", id="documents"):
-                documents_tab(app, demo, header)
+                editing, reader_note = documents_tab(app, demo, header)
+        if app.access.enabled:  # who is logged in; the editing controls for editors only
+            demo.load(
+                app.access.page_view,
+                None,
+                [who, editing, reader_note],
+                api_visibility="private",
+                queue=False,
+            )
     return demo
 
 
@@ -201,9 +211,13 @@ def _feedback_box(
 # ---- the Documents tab
 
 
-def documents_tab(app: ChatApp, demo: gr.Blocks, header: gr.Markdown) -> None:
+def documents_tab(
+    app: ChatApp, demo: gr.Blocks, header: gr.Markdown
+) -> tuple[gr.Column, gr.Markdown]:
     """The ingested documents, uploads, removal and a manual reingest; each change reingests
-    in the background and refreshes the table, the removable list and the header."""
+    in the background and refreshes the table, the removable list and the header. Returns
+    (the editing controls, the note readers see instead): with accounts both start hidden
+    and the page load shows the one for the user's role."""
     rows, _, _ = app.documents_view()
     gr.Markdown(
         "The documents the chat answers from. Added files are saved to "
@@ -220,8 +234,12 @@ def documents_tab(app: ChatApp, demo: gr.Blocks, header: gr.Markdown) -> None:
         label="Ingested documents",
         elem_id="docqa-documents",
     )
-    files, reingest, remove_choice, remove = _document_controls(app)
-    status = gr.Textbox(label="Reingest", interactive=False, lines=3, elem_id="docqa-ingest-status")
+    reader_note = gr.Markdown(READER_NOTE, visible=False, elem_id="docqa-reader-note")
+    with gr.Column(visible=not app.access.enabled, elem_id="docqa-editing") as editing:
+        files, reingest, remove_choice, remove = _document_controls(app)
+        status = gr.Textbox(
+            label="Reingest", interactive=False, lines=3, elem_id="docqa-ingest-status"
+        )
     view = [table, remove_choice, header]
     sync = gr.Markdown(app.sync_line(), elem_id="docqa-sync")
     seen = gr.State(None)
@@ -237,6 +255,7 @@ def documents_tab(app: ChatApp, demo: gr.Blocks, header: gr.Markdown) -> None:
     remove.click(app.remove, [remove_choice], [status, *view], **_REINGEST)
     reingest.click(app.reingest, None, [status, *view], **_REINGEST)
     demo.load(app.documents_view, None, view, api_visibility="private", queue=False)
+    return editing, reader_note
 
 
 def _document_controls(app: ChatApp) -> tuple[gr.File, gr.Button, gr.Dropdown, gr.Button]:
