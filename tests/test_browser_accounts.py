@@ -5,6 +5,7 @@ saved to ``test-artifacts/browser-accounts.png``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -89,7 +90,12 @@ def test_a_reader_and_an_editor_each_see_their_own_page(url: str):
             page.get_by_role("tab", name="Chat").click()
             ask(page, BOB_ASKS)
 
-            page.locator("#docqa-user").get_by_role("link", name="Log out").click()
+            # The "Log out" link is Gradio's /logout (followed here in this tab: the page's
+            # Markdown links may open a new one), which ends the session.
+            logout = page.locator("#docqa-user").get_by_role("link", name="Log out")
+            expect(logout).to_have_attribute("href", re.compile(r"(^|/)logout$"))
+            page.goto(url.rstrip("/") + "/logout")
+            expect(page.locator("input[type=password]")).to_be_visible()
             log_in(page, "ann")
             expect(page.locator("#docqa-user")).to_contain_text("Logged in as ann (editor)")
             expect(page.locator("#docqa-conversations")).not_to_contain_text(BOB_ASKS)
