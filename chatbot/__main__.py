@@ -1,6 +1,7 @@
 """``python -m chatbot [--host H] [--port P] [--collection NAME]``: the web app; ``ask
 QUESTION``, ``ask --batch FILE`` and ``chat`` (a terminal chat) answer without it, from the
-collection ``--collection`` names (default 'docs')."""
+collection ``--collection`` names (default 'docs'); ``adduser``, ``apikey`` and ``deluser``
+manage the users file (``chatbot.accounts_cli``)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='lines {"id", "question", "history"}; writes one JSON Answer a line',
     )
     sub.add_parser("chat", parents=[common], help="a chat in the terminal")
+    from chatbot.accounts_cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -83,12 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     configure_logging(level, libraries=level)
+    from chatbot.accounts import AccountsError
+    from chatbot.accounts_cli import COMMANDS
     from chatbot.chain import Chatbot, QuestionError
     from chatbot.config import ChatSettings
     from chatbot.llm_errors import LLMError
     from chatbot.web.config import WebSettings
     from ingest import IngestError, SettingsError
 
+    if args.command in COMMANDS:
+        from chatbot.accounts_cli import run
+
+        try:
+            return run(args, WebSettings.from_env().users_file)
+        except (AccountsError, SettingsError, OSError) as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
     try:
         settings = ChatSettings.from_env(
             index=IngestSettings.from_env(
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         return _chat(bot)
-    except (IngestError, SettingsError, QuestionError, LLMError, OSError) as exc:
+    except (IngestError, SettingsError, AccountsError, QuestionError, LLMError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
 

@@ -141,12 +141,13 @@ class ConversationStore:
             )
         return cid
 
-    def list(self, limit: int = 200) -> list[Conversation]:
-        """Conversations, the most recently used first."""
+    def list(self, limit: int = 200, user: str | None = None) -> list[Conversation]:
+        """Conversations, the most recently used first (only ``user``'s when given)."""
+        mine = "" if user is None else "WHERE c.user = ? "
         rows = self._query(
             "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) AS n "
-            "FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
-            (limit,),
+            f"FROM conversations c {mine}ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+            (limit,) if user is None else (user, limit),
         )
         return [
             Conversation(
@@ -161,6 +162,12 @@ class ConversationStore:
             return Conversation(
                 r["id"], r["title"], r["collection"], r["created_at"], r["updated_at"], n[0][0]
             )
+        raise ConversationError(f"no conversation {cid!r}")
+
+    def owner(self, cid: str) -> str | None:
+        """The user a conversation belongs to (None: saved without accounts)."""
+        for r in self._query("SELECT user FROM conversations WHERE id = ?", (cid,)):
+            return r["user"]
         raise ConversationError(f"no conversation {cid!r}")
 
     def rename(self, cid: str, title: str) -> None:

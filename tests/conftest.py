@@ -8,6 +8,7 @@ import io
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -400,3 +401,30 @@ def serve_seed_app(base: Path, **changes):
     )
     demo, handlers, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
     return demo, url, settings, handlers
+
+
+# ---------------------------------------------------------------- the browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we run as root in CI containers
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail(
+            "no system Chromium: run `apt-get install -y chromium` (make test installs it); "
+            "Playwright's own browser download is not used"
+        )
+    return path

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chatbot.web.config import WebSettings
-from tests.conftest import HANDBOOK_PAGES, ROOT, headed_pdf_bytes, serve_seed_app, write
+from tests.conftest import (
+    CHROMIUM_ARGS,
+    HANDBOOK_PAGES,
+    ROOT,
+    chromium,
+    headed_pdf_bytes,
+    serve_seed_app,
+    write,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -27,19 +34,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOT = ARTIFACTS / "browser-chat.png"
 PDF_SCREENSHOT = ARTIFACTS / "browser-pdf-citation.png"
 PDF_SENTENCE = "Visiting yachts may stay for fourteen nights at most."
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # we run as root in CI containers
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--metrics-recording-only",
-    "--no-default-browser-check",
-]
 NEW_DOC = (
     "The Zorblat Festival of Quimper\n\n"
     "The Zorblat festival is held every year in June in the Breton town of Quimper. "
@@ -47,16 +41,6 @@ NEW_DOC = (
     "<script>window.__pwned = 1</script> buckwheat pancakes, ${alert(1)} and "
     "<b>{{cider}}</b>.\n"
 )
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.fail(
-            "no system Chromium: run `apt-get install -y chromium` (make test installs it); "
-            "Playwright's own browser download is not used"
-        )
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -176,3 +176,31 @@ def test_deleting_a_collection_asks_first_and_keeps_the_others(app: ChatApp, tmp
     assert reopened["id"] is None and "was deleted" in status
     *_, (message, _, _, answer, _) = app.chat(SEEDS_QUESTION, [], 5, "", None, "docs")
     assert "Sessions" in message and sources_of(answer) == {SEED}
+
+
+def test_with_accounts_only_editors_create_or_delete_collections(app: ChatApp, tmp_path):
+    """A reader's calls to the collection box are refused on the server (the page also
+    hides it from them); an editor's go through."""
+    from chatbot.accounts import Users, UsersFile, save_users, set_user
+    from chatbot.web.access import Access
+
+    class Req:  # what the handlers read of a gr.Request
+        def __init__(self, username: str) -> None:
+            self.username = username
+
+    users = Users()
+    for name, role in (("ann", "editor"), ("bob", "reader")):
+        users = set_user(users, name, role, f"harbour-pass-{role}-9")
+    save_users(tmp_path / "users", users)
+    app.access = Access(UsersFile(tmp_path / "users"))
+    refused = "Refused: only editors can change documents or collections; bob is a reader."
+    _, _, note, *_ = app.collections.create("minutes", Req("bob"))
+    assert note == refused and "minutes" not in app.library.names()
+    confirm, _, note = app.collections.ask_delete("festivals", Req("bob"))
+    assert note == refused and confirm["visible"] is False
+    _, _, note, *_ = app.collections.delete("festivals", Req("bob"))
+    assert note == refused and "festivals" in app.library.names()
+    _, _, note, *_ = app.collections.create("minutes", Req("ann"))
+    assert "Created collection **minutes**" in note and "minutes" in app.library.names()
+    _, _, note, *_ = app.collections.delete("festivals", Req("ann"))
+    assert "Deleted collection **festivals**" in note and "festivals" not in app.library.names()

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from chatbot.chain import QuestionError
 from chatbot.conversations import ConversationStore
 from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
+from chatbot.web.access import Access, ClientAddress
 from chatbot.web.collections import NO_DOCUMENTS, CollectionHandlers
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import UploadError
@@ -62,6 +64,7 @@ class ChatApp:
         watch: DocumentsWatch | None = None,
         *,
         library: Library | None = None,
+        access: Access | None = None,
     ) -> None:
         if library is None:
             if service is None:
@@ -69,11 +72,16 @@ class ChatApp:
             library = Library.of(service, watch)
         self.library = library
         self.settings = library.service().settings
+        self.access = access or Access.from_settings(self.settings)
         index = self.settings.chat.index
         self.page_views = PageViews(index.index_dir, index.collection)
         store = ConversationStore(self.settings.conversations_path)
         self.saved = SavedChats(
-            store, index.collection, self.page_views, self.settings.eval_cases_file
+            store,
+            index.collection,
+            self.page_views,
+            self.settings.eval_cases_file,
+            owner=self.access.user,
         )
         self.collections = CollectionHandlers(self)
 
@@ -95,6 +103,7 @@ class ChatApp:
         backend: str | None = None,
         session: Session | None = None,
         collection: str | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[ChatOutput]:
         """Stream an answer: yields (chat message, sources panel, trace, answer as a dict,
         the session's saved conversation); the last yield carries the checked answer. The
@@ -113,7 +122,11 @@ class ChatApp:
                 for item in stream:
                     if turn is None:
                         session, turn = self.saved.ask(
-                            session, question, position, collection or self.library.default
+                            session,
+                            question,
+                            position,
+                            collection or self.library.default,
+                            request,
                         )
                     if isinstance(item, Answer):
                         final = item
@@ -235,9 +248,16 @@ class ChatApp:
         yield (f"{prefix}\n{done}", *self.documents_view(collection))
 
     def upload(
-        self, files: list[str] | None, collection: str | None = None
+        self,
+        files: list[str] | None,
+        collection: str | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[str, Any, Any, Any, Any]]:
-        """Save uploaded files into the collection's documents folder and reingest."""
+        """Save uploaded files into the collection's documents folder and reingest (editors
+        only)."""
+        if refused := self.access.refusal(request):
+            yield refused, gr.skip(), gr.skip(), gr.skip(), None
+            return
         try:
             service = self.library.service(collection)
         except IngestError as exc:
@@ -253,9 +273,16 @@ class ChatApp:
             yield (*update, None)
 
     def remove(
-        self, source: str | None, collection: str | None = None
+        self,
+        source: str | None,
+        collection: str | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[str, Any, Any, Any]]:
-        """Delete an uploaded document from the collection's documents folder and reingest."""
+        """Delete an uploaded document from the collection's documents folder and reingest
+        (editors only)."""
+        if refused := self.access.refusal(request):
+            yield refused, *([gr.skip()] * 3)
+            return
         if not source:
             yield "Choose a document from the documents folder first.", *([gr.skip()] * 3)
             return
@@ -268,8 +295,13 @@ class ChatApp:
         ticket = service.request_reingest()
         yield from self._follow(service, ticket, f"removed {source}", collection)
 
-    def reingest(self, collection: str | None = None) -> Iterator[tuple[str, Any, Any, Any]]:
-        """Reingest the collection's folders (files copied in by hand)."""
+    def reingest(
+        self, collection: str | None = None, request: gr.Request | None = None
+    ) -> Iterator[tuple[str, Any, Any, Any]]:
+        """Reingest the collection's folders (files copied in by hand; editors only)."""
+        if refused := self.access.refusal(request):
+            yield refused, *([gr.skip()] * 3)
+            return
         try:
             service = self.library.service(collection)
         except IngestError as exc:
@@ -304,9 +336,10 @@ def build_app(
 ) -> tuple[gr.Blocks, ChatApp]:
     """The page and its handlers, over a new ``Library`` of the index's collections (one
     embedding model, loaded once; the selected collection opened and warmed now)."""
+    access = Access.from_settings(settings)  # a bad users file stops here, before the model
     library = Library(settings, seeds_dir=seeds_dir)
     library.service().warm()
-    app = ChatApp(library=library)
+    app = ChatApp(library=library, access=access)
     demo = app.build()
     demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=QUEUE_MAX)
     return demo, app
@@ -321,21 +354,24 @@ def launch(
 ) -> tuple[gr.Blocks, ChatApp, str]:
     """Serve the app on ``settings.host:settings.port``; returns (page, handlers, URL) when
     ``block`` is False (tests), else serves until interrupted."""
-    auth = login(settings)
-    if auth is None and not is_loopback(settings.host):
+    if login(settings) is None and not settings.users_file and not is_loopback(settings.host):
         logger.warning(
             "binding to %s without a login: anyone who can reach this address can read "
-            "the documents; set DOCQA_LOGIN_USER and DOCQA_LOGIN_PASSWORD",
+            "the documents; set DOCQA_USERS_FILE (accounts) or DOCQA_LOGIN_USER and "
+            "DOCQA_LOGIN_PASSWORD",
             settings.host,
         )
     demo, app = build_app(settings, seeds_dir=seeds_dir)
-    routes = api_routes(app.library, ApiKeys.parse(settings.api_keys))
+    routes = api_routes(app.library, ApiKeys.parse(settings.api_keys), app.access.users_file)
+    auth = app.access.auth()
+    # The HTTP API (chatbot.web.openai_api) on this server; the login sees client addresses.
+    extra = {"middleware": [Middleware(ClientAddress)]} if app.access.enabled else {}
     _, url, _ = demo.launch(
-        app_kwargs={"routes": routes},  # the HTTP API (chatbot.web.openai_api), on this server
+        app_kwargs={"routes": routes, **extra},
         server_name=settings.host,
         server_port=settings.port,
         auth=auth,
-        auth_message="docqa: log in to ask the documents" if auth else None,
+        auth_message=app.access.auth_message(),
         max_file_size=settings.max_upload_bytes,
         prevent_thread_lock=not block,
         show_error=True,

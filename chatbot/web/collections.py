@@ -50,9 +50,11 @@ class CollectionHandlers:
         note = f"Asking collection **{collection}**; a new conversation started."
         return note, *self.switched(collection)
 
-    def create(self, name: str | None) -> tuple[Any, ...]:
+    def create(self, name: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Create the collection ``name`` and select it: (selector, name box, note,
-        *switched)."""
+        *switched). Editors only, when there are accounts."""
+        if refused := self.app.access.refusal(request):
+            return gr.skip(), gr.skip(), refused, *[gr.skip()] * 11
         name = (name or "").strip()
         try:
             self.library.create(name)
@@ -61,8 +63,12 @@ class CollectionHandlers:
         note = f"Created collection **{name}**. {NO_DOCUMENTS.replace('**', '')}"
         return self.selector(name), "", note, *self.switched(name)
 
-    def ask_delete(self, collection: str | None) -> tuple[Any, Any, str]:
+    def ask_delete(
+        self, collection: str | None, request: gr.Request | None = None
+    ) -> tuple[Any, Any, str]:
         """The confirmation step: (confirm box, its text, note); refused ones say why."""
+        if refused := self.app.access.refusal(request):
+            return gr.update(visible=False), "", refused
         name = collection or self.library.default
         refused = self.library.deletable(name)
         if refused:
@@ -75,9 +81,12 @@ class CollectionHandlers:
         )
         return gr.update(visible=True), text, ""
 
-    def delete(self, collection: str | None) -> tuple[Any, ...]:
+    def delete(self, collection: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Delete the collection after the confirmation: (selector, confirm box, note,
-        *switched) with the default collection selected."""
+        *switched) with the default collection selected. Editors only, when there are
+        accounts."""
+        if refused := self.app.access.refusal(request):
+            return gr.skip(), gr.update(visible=False), refused, *[gr.skip()] * 11
         name = collection or self.library.default
         try:
             self.library.delete(name)
@@ -91,13 +100,15 @@ class CollectionHandlers:
     def cancel() -> tuple[Any, str]:
         return gr.update(visible=False), "Not deleted."
 
-    def open(self, cid: str | None) -> tuple[Any, ...]:
-        """Reopen a saved conversation in its collection: (chat, chat state, sources,
-        trace, answer JSON, session, title, status, selector, *Documents tab). One of a
-        deleted collection is shown read only: a question starts a new conversation."""
-        opened = self.app.saved.open(cid)
+    def open(self, cid: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """Reopen one of the user's saved conversations in its collection: (chat, chat
+        state, sources, trace, answer JSON, session, title, status, selector, *Documents
+        tab). One of a deleted collection is shown read only: a question starts a new
+        conversation."""
+        saved = self.app.saved
+        opened = saved.open(cid, request)
         try:
-            collection = self.app.saved.store.get(cid or "").collection
+            collection = saved.store.get(saved.mine(cid or "", request)).collection
         except Exception:  # noqa: BLE001 - saved.open already said why in its status
             return (*opened, gr.skip(), *[gr.skip()] * 4)
         if collection not in self.library.names():

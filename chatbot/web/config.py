@@ -26,10 +26,22 @@ class WebSettings(EnvSettings):
     port: int = _field(7860, "Port the web app listens on.")
     login_user: str = _field("", "Web app login user name (empty: no login).")
     login_password: str = _field("", "Web app login password (set with login_user).")
+    users_file: str = _field(
+        "",
+        "Users file (accounts with roles and API keys; `python -m chatbot adduser` writes it). "
+        "Empty: no accounts, one shared login at most (login_user).",
+    )
+    login_max_failures: int = _field(
+        5, "Failed logins for one user name or address before further logins are refused."
+    )
+    login_window_s: float = _field(
+        300.0, "Seconds failed logins are counted over, and a refused login waits at most."
+    )
     api_keys: str = _field(
         "",
         "Comma-separated keys the API (/v1/*, /api/answer) requires as 'Authorization: Bearer "
-        "KEY' (empty: the API is open, unless there is a login, which closes it).",
+        "KEY' (empty: the API is open, unless there is a login, which closes it). With "
+        "accounts, users' own keys work too.",
     )
     docs_dir: Path = _field(
         PROJECT_ROOT / "documents", "Folder where documents uploaded in the web app are saved."
@@ -58,6 +70,16 @@ class WebSettings(EnvSettings):
             raise SettingsError(
                 "login_user and login_password must be set together, got "
                 f"user {self.login_user!r} and {'a' if self.login_password else 'no'} password"
+            )
+        if self.users_file and self.login_user:
+            raise SettingsError(
+                "set users_file (accounts) or login_user (one shared login), not both: got "
+                f"users_file {self.users_file!r} and login_user {self.login_user!r}"
+            )
+        if self.login_max_failures < 1 or self.login_window_s <= 0:
+            raise SettingsError(
+                "login_max_failures must be at least 1 and login_window_s positive, got "
+                f"{self.login_max_failures} and {self.login_window_s}"
             )
         if self.max_upload_mb <= 0:
             raise SettingsError(f"max_upload_mb must be positive, got {self.max_upload_mb}")

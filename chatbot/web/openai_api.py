@@ -4,8 +4,9 @@
 Both answer through the page's ``ChatService`` of the collection named by ``model`` (its
 loaded chatbot, its read lock; no ``model``: the default collection) with at most
 ``CHAT_CONCURRENCY`` API answers in flight. The citations travel in an extra top-level
-``docqa`` field that OpenAI clients ignore. With ``api_keys`` set every route needs
-``Authorization: Bearer KEY``; keys are kept only as SHA-256 digests.
+``docqa`` field that OpenAI clients ignore. With ``api_keys`` set, or accounts on (a users
+file), every route needs ``Authorization: Bearer KEY``: a user's own key (the request then
+runs as that user) or one of ``api_keys`` (no user); keys are kept only as SHA-256 digests.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
+from chatbot.accounts import UsersFile
 from chatbot.chain import QuestionError
 from chatbot.llm_errors import LLMError
 from chatbot.types import Answer
@@ -145,9 +147,10 @@ def _event(data: dict[str, Any]) -> str:
 class Api:
     """The API's handlers over the shared services, one model per collection."""
 
-    def __init__(self, library: Library, keys: ApiKeys) -> None:
+    def __init__(self, library: Library, keys: ApiKeys, users: UsersFile | None = None) -> None:
         self.library = library
         self.keys = keys
+        self.users = users
         self.locked = bool(library.settings.login_user) and not keys
         self._slots = threading.BoundedSemaphore(CHAT_CONCURRENCY)
 
@@ -156,9 +159,11 @@ class Api:
         """The model ids: the collections' names."""
         return self.library.names()
 
-    def check(self, request: Request) -> None:
-        """Refuse a request without a valid ``Authorization: Bearer`` key when keys are set
-        (and every request when the page has a login but no API keys are set)."""
+    def check(self, request: Request) -> str | None:
+        """The caller: the user whose key the ``Authorization: Bearer`` key is, or None (an
+        ``api_keys`` key, or an open API). Refuses (401) a request without a valid key when
+        keys are set or accounts are on, and every request when the page has a shared login
+        but no API keys are set."""
         if self.locked:
             raise ApiError(
                 401,
@@ -166,13 +171,19 @@ class Api:
                 "invalid_request_error",
                 "invalid_api_key",
             )
-        if not self.keys:
-            return
+        if not self.keys and self.users is None:
+            return None
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not self.keys.allows(key.strip()):
-            raise ApiError(
-                401, "incorrect or missing API key", "invalid_request_error", "invalid_api_key"
-            )
+        key = key.strip()
+        if scheme.lower() == "bearer" and key:
+            user = self.users.users().by_api_key(key) if self.users is not None else None
+            if user is not None:
+                return user.name
+            if self.keys and self.keys.allows(key):
+                return None
+        raise ApiError(
+            401, "incorrect or missing API key", "invalid_request_error", "invalid_api_key"
+        )
 
     def model_for(self, body: dict[str, Any]) -> str:
         model = body.get("model") or self.library.default
@@ -270,11 +281,14 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def api_routes(source: Library | ChatService, keys: ApiKeys) -> list[BaseRoute]:
+def api_routes(
+    source: Library | ChatService, keys: ApiKeys, users: UsersFile | None = None
+) -> list[BaseRoute]:
     """The API's routes over the collections of ``source`` (one service: its collection
-    alone), to serve on the page's server (``launch`` passes them to Gradio's FastAPI app)."""
+    alone), to serve on the page's server (``launch`` passes them to Gradio's FastAPI app);
+    ``users``: the accounts whose keys also open it."""
     library = source if isinstance(source, Library) else Library.of(source)
-    api = Api(library, keys)
+    api = Api(library, keys, users)
     router = APIRouter()
 
     @router.get("/v1/models")
@@ -289,9 +303,10 @@ def api_routes(source: Library | ChatService, keys: ApiKeys) -> list[BaseRoute]:
     @router.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
         try:
-            api.check(request)
+            caller = api.check(request)
             body = await _json_body(request)
             model = api.model_for(body)
+            logger.info("chat completion for %s", caller or "an API key without a user")
             question, history = turn_from_messages(body.get("messages"))
             if body.get("stream"):
                 stream, first = await run_in_threadpool(api.open_stream, question, history, model)
@@ -306,8 +321,9 @@ def api_routes(source: Library | ChatService, keys: ApiKeys) -> list[BaseRoute]:
     @router.post("/api/answer")
     async def plain_answer(request: Request) -> Any:
         try:
-            api.check(request)
+            caller = api.check(request)
             body = await _json_body(request)
+            logger.info("plain answer for %s", caller or "an API key without a user")
             question = body.get("question")
             if not isinstance(question, str):
                 raise ApiError(400, "question must be a string", "invalid_request_error")

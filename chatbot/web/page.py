@@ -27,6 +27,7 @@ SEEDS_NOTE = (
     "Documents from `seeds/` (and folders ingested with `python -m ingest`) cannot be "
     "removed here; only uploaded ones can."
 )
+READER_NOTE = "Your role is reader: you can ask; only editors add, remove or reingest documents."
 SYNC_POLL_S = 2.0  # how often an open Documents tab looks for a finished (watched) sync
 _REINGEST = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "reingest"}
 
@@ -48,12 +49,26 @@ def build_page(app: ChatApp) -> gr.Blocks:
     Documents tabs."""
     with gr.Blocks(title="docqa — ask your documents", analytics_enabled=False) as demo:
         header = gr.Markdown(app.header(), elem_id="docqa-header")
+        who = gr.Markdown(elem_id="docqa-user", visible=app.access.enabled)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat = chat_tab(app, demo)
             with gr.Tab("Documents", id="documents"):
-                view = documents_tab(app, demo, header, chat.box.selector)
+                view, editing, reader_note = documents_tab(app, demo, header, chat.box.selector)
         collection_events(app, demo, chat, view)
+        if app.access.enabled:  # who is logged in; the editing controls for editors only
+
+            def page_view(request: gr.Request) -> tuple[Any, ...]:
+                who_line, controls, note = app.access.page_view(request)
+                return who_line, controls, note, controls
+
+            demo.load(
+                page_view,
+                None,
+                [who, editing, reader_note, chat.box.editing],
+                api_visibility="private",
+                queue=False,
+            )
     return demo
 
 
@@ -106,6 +121,7 @@ class CollectionBox:
     confirm) beside it; ``collection_events`` wires them."""
 
     selector: gr.Dropdown
+    editing: gr.Accordion  # creating and deleting: editors only, with accounts
     name: gr.Textbox
     create: gr.Button
     delete: gr.Button
@@ -125,7 +141,12 @@ def _collection_box(app: ChatApp) -> CollectionBox:
         container=False,
         elem_id="docqa-collection",
     )
-    with gr.Accordion("New or delete collection", open=False, elem_id="docqa-collections-box"):
+    with gr.Accordion(
+        "New or delete collection",
+        open=False,
+        visible=not app.access.enabled,  # with accounts the page load shows it to editors
+        elem_id="docqa-collections-box",
+    ) as editing:
         with gr.Row():
             name = gr.Textbox(
                 placeholder="New collection name",
@@ -146,7 +167,7 @@ def _collection_box(app: ChatApp) -> CollectionBox:
                 )
                 no = gr.Button("Cancel", size="sm", elem_id="docqa-confirm-no")
     note = gr.Markdown(elem_id="docqa-collection-note")
-    return CollectionBox(selector, name, create, delete, confirm, question, yes, no, note)
+    return CollectionBox(selector, editing, name, create, delete, confirm, question, yes, no, note)
 
 
 def collection_events(app: ChatApp, demo: gr.Blocks, chat: ChatParts, view: list[Any]) -> None:
@@ -291,10 +312,12 @@ def _feedback_box(
 
 def documents_tab(
     app: ChatApp, demo: gr.Blocks, header: gr.Markdown, collection: gr.Dropdown
-) -> list[Any]:
+) -> tuple[list[Any], gr.Column, gr.Markdown]:
     """The selected collection's documents, uploads, removal and a manual reingest; each
     change reingests in the background and refreshes the table, the removable list and the
-    header. Returns (table, removable documents, header, sync line)."""
+    header. Returns ((table, removable documents, header, sync line), the editing controls,
+    the note readers see instead): with accounts both start hidden and the page load shows
+    the one for the user's role."""
     rows, _, _ = app.documents_view()
     gr.Markdown(
         "The documents the chat answers from, in the collection chosen in the Chat tab. "
@@ -313,8 +336,12 @@ def documents_tab(
         label="Ingested documents",
         elem_id="docqa-documents",
     )
-    files, reingest, remove_choice, remove = _document_controls(app)
-    status = gr.Textbox(label="Reingest", interactive=False, lines=3, elem_id="docqa-ingest-status")
+    reader_note = gr.Markdown(READER_NOTE, visible=False, elem_id="docqa-reader-note")
+    with gr.Column(visible=not app.access.enabled, elem_id="docqa-editing") as editing:
+        files, reingest, remove_choice, remove = _document_controls(app)
+        status = gr.Textbox(
+            label="Reingest", interactive=False, lines=3, elem_id="docqa-ingest-status"
+        )
     view = [table, remove_choice, header]
     sync = gr.Markdown(app.sync_line(), elem_id="docqa-sync")
     seen = gr.State(None)
@@ -330,7 +357,7 @@ def documents_tab(
     remove.click(app.remove, [remove_choice, collection], [status, *view], **_REINGEST)
     reingest.click(app.reingest, [collection], [status, *view], **_REINGEST)
     demo.load(app.documents_view, [collection], view, api_visibility="private", queue=False)
-    return [*view, sync]
+    return [*view, sync], editing, reader_note
 
 
 def _document_controls(app: ChatApp) -> tuple[gr.File, gr.Button, gr.Dropdown, gr.Button]:

@@ -5,6 +5,7 @@ with a comment or the right answer (also appended to the eval-cases file, as bef
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,11 @@ logger = logging.getLogger(__name__)
 # turn id behind each assistant message of the chat, None for an error message}.
 Session = dict[str, Any]
 NO_PICK = "Click 👍 or 👎 under an answer to judge it."
+Owner = Callable[[gr.Request | None], str | None]  # a request's user; None: no accounts
+
+
+def _nobody(request: gr.Request | None) -> str | None:
+    return None
 
 
 def new_session() -> Session:
@@ -37,23 +43,45 @@ class SavedChats:
     """Handlers over one ``ConversationStore`` for every session of the app."""
 
     def __init__(
-        self, store: ConversationStore, collection: str, page_views: PageViews, cases: Path
+        self,
+        store: ConversationStore,
+        collection: str,
+        page_views: PageViews,
+        cases: Path,
+        owner: Owner = _nobody,
     ) -> None:
         self.store = store
         self.collection = collection
         self.page_views = page_views
         self.cases = cases
+        self.owner = owner
+
+    def mine(self, cid: str, request: gr.Request | None) -> str:
+        """``cid`` when the request's user owns it (anyone does without accounts); another
+        user's conversation is "not found", as a missing one is."""
+        user = self.owner(request)
+        if user is not None and self.store.owner(cid) != user:
+            raise ConversationError(f"no conversation {cid!r}")
+        return cid
 
     # ---- written while chatting
     def ask(
-        self, session: Session | None, question: str, position: int, collection: str = ""
+        self,
+        session: Session | None,
+        question: str,
+        position: int,
+        collection: str = "",
+        request: gr.Request | None = None,
     ) -> tuple[Session, int]:
         """Save a question about to be answered, as the ``position``-th answer of the
-        session's conversation (a new conversation, of ``collection`` or else the default
-        one, when it has none)."""
+        session's conversation (a new conversation of the user's, of ``collection`` or else
+        the default one, when it has none)."""
         session = dict(session or new_session())
         if not session["id"]:
-            session["id"] = self.store.create(question, collection or self.collection)
+            session["id"] = self.store.create(
+                question, collection or self.collection, self.owner(request)
+            )
+        self.mine(session["id"], request)
         turn = self.store.ask(session["id"], question)
         session["turns"] = [*session["turns"][:position], turn]
         return session, turn
@@ -69,19 +97,21 @@ class SavedChats:
         return session
 
     # ---- the list
-    def choices(self) -> list[tuple[str, str]]:
-        """(label, id) of each conversation: its title and its collection."""
-        return [(f"{c.title} · {c.collection}", c.id) for c in self.store.list()]
+    def choices(self, request: gr.Request | None = None) -> list[tuple[str, str]]:
+        """(label, id) of each of the user's conversations: its title and its collection."""
+        return [
+            (f"{c.title} · {c.collection}", c.id) for c in self.store.list(user=self.owner(request))
+        ]
 
-    def listing(self, session: Session | None) -> Any:
-        """The conversations list, newest first, the session's one selected."""
-        return gr.update(choices=self.choices(), value=(session or {}).get("id"))
+    def listing(self, session: Session | None, request: gr.Request | None = None) -> Any:
+        """The user's conversations, newest first, the session's one selected."""
+        return gr.update(choices=self.choices(request), value=(session or {}).get("id"))
 
-    def open(self, cid: str | None) -> tuple[Any, ...]:
+    def open(self, cid: str | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Reopen a saved conversation: (chat, chat state, sources, trace, answer JSON,
         session, title, status)."""
         try:
-            conversation = self.store.get(cid or "")
+            conversation = self.store.get(self.mine(cid or "", request))
         except ConversationError as exc:
             return (*([gr.skip()] * 7), str(exc))
         turns = self.store.turns(conversation.id, answered=True)
@@ -111,31 +141,37 @@ class SavedChats:
             return self.page_views
         return PageViews(self.page_views.index_dir, collection)
 
-    def rename(self, session: Session | None, title: str) -> tuple[Any, str]:
+    def rename(
+        self, session: Session | None, title: str, request: gr.Request | None = None
+    ) -> tuple[Any, str]:
         cid = (session or {}).get("id")
         if not cid:
             return gr.skip(), "Ask a question or open a conversation first."
         try:
-            self.store.rename(cid, title or "")
+            self.store.rename(self.mine(cid, request), title or "")
         except ConversationError as exc:
             return gr.skip(), f"Not renamed: {exc}"
-        return self.listing(session), "Renamed."
+        return self.listing(session, request), "Renamed."
 
-    def delete(self, session: Session | None) -> tuple[Any, ...]:
+    def delete(self, session: Session | None, request: gr.Request | None = None) -> tuple[Any, ...]:
         """Delete the session's conversation: (chat, chat state, session, list, status)."""
         cid = (session or {}).get("id")
         if not cid:
             return (*([gr.skip()] * 4), "Open a conversation first.")
         try:
-            self.store.delete(cid)
+            self.store.delete(self.mine(cid, request))
         except ConversationError as exc:
             return (*([gr.skip()] * 4), f"Not deleted: {exc}")
         fresh = new_session()
-        return [], [], fresh, self.listing(fresh), "Deleted."
+        return [], [], fresh, self.listing(fresh, request), "Deleted."
 
     # ---- feedback
     def pick(
-        self, history: list[Any], session: Session | None, like: gr.LikeData
+        self,
+        history: list[Any],
+        session: Session | None,
+        like: gr.LikeData,
+        request: gr.Request | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """A thumbs click: store the rating with its turn at once; the note and the picked
         turn let a comment or the right answer follow."""
@@ -143,6 +179,11 @@ class SavedChats:
         position = assistant_count(list(history or [])[: int(index)])
         turns = (session or new_session())["turns"]
         turn = turns[position] if position < len(turns) else None
+        try:
+            if turn is not None:
+                self.mine(self.store.turn(turn).conversation_id, request)
+        except ConversationError:
+            turn = None
         if turn is None:
             return "That message is not a saved answer.", None
         rating = UP if like.liked is True else DOWN if like.liked is False else None
@@ -160,7 +201,12 @@ class SavedChats:
         return note, {"turn": turn, "rating": rating, "position": position + 1}
 
     def save(
-        self, picked: dict[str, Any] | None, comment: str, correction: str, nowhere: bool
+        self,
+        picked: dict[str, Any] | None,
+        comment: str,
+        correction: str,
+        nowhere: bool,
+        request: gr.Request | None = None,
     ) -> str:
         """Store the comment and correction with the picked turn, and append the eval case
         it makes (when it makes one) to the eval-cases file."""
@@ -170,6 +216,7 @@ class SavedChats:
         if picked["rating"] == UP and (correction.strip() or nowhere):
             return "A right answer or 'the documents don't say' goes with a 👎, not a 👍."
         try:
+            self.mine(self.store.turn(picked["turn"]).conversation_id, request)
             self.store.judge(
                 picked["turn"],
                 picked["rating"],
