@@ -65,6 +65,9 @@ _DATE_RE = re.compile(
     r"|(?:earlier|later)\s+(?:this|that|last)\s+(?:week|month|year)"  # earlier this week
     r"|(?:last|next)\s+(?:week|month|year|weekend)"
     r"|(?:a|one|two|three|four|five|six|\d+)\s+(?:days?|weeks?|months?|years?)\s+(?:ago|earlier|later)"
+    # when a rule says it happens: "within 30 days", "after three months", "in two weeks"
+    r"|(?:within|after|in)\s+(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|twelve|"
+    r"\d{1,3})\s+(?:(?:working|calendar|business)\s+)?(?:hours?|days?|weeks?|months?|years?)"
     r"|\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m|p\.m)"  # 5 pm
     r"|(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
     r"\s+(?:o['’]clock|in\s+the\s+(?:morning|afternoon|evening))"  # nine in the morning

@@ -57,6 +57,7 @@ from chatbot.sentence_scores import (
     blend_semantic,
     flatten,
     is_heading,
+    is_markdown_heading,
     query_weights,
     rerank,
     score_all,
@@ -162,7 +163,9 @@ class _Scoring:
     dense: list[float]  # the passages' dense similarities, where known
 
     def rank(self) -> None:
-        self.flat.sort(key=lambda s: (-s.score, s.passage, s.index))  # ties: the higher passage
+        """Best first (ties: the higher passage); a Markdown heading, which matches the
+        question's words without answering it, after every sentence."""
+        self.flat.sort(key=lambda s: (is_markdown_heading(s.text), -s.score, s.passage, s.index))
 
     @property
     def best(self) -> ScoredSentence | None:

@@ -27,6 +27,7 @@ __all__ = [
     "cover",
     "flatten",
     "is_heading",
+    "is_markdown_heading",
     "query_weights",
     "rerank",
     "score_all",
@@ -191,6 +192,11 @@ def rerank(
     scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
     keep = scored if k is None else scored[:k]
     return [replace(p, n=n) for n, (_, _, p) in enumerate(keep, start=1)]
+
+
+def is_markdown_heading(text: str) -> bool:
+    """A Markdown heading line ("## Sick leave"): it names a topic, it answers nothing."""
+    return re.match(r"#{1,6}\s", text.lstrip()) is not None
 
 
 def is_heading(text: str) -> bool:

@@ -388,3 +388,31 @@ def test_a_when_question_takes_a_clock_time() -> None:
         "nine in the morning"
     )
     assert extract("When does the museum close?", ps, SETTINGS).short_answer == "17:30"
+
+
+def test_a_when_question_takes_the_time_a_rule_allows() -> None:
+    """Policy questions ask "when" of a rule: "within 30 days" answers, where a date-only
+    reading declined for want of a date."""
+    ps = [
+        passage(
+            "Travel expenses are reimbursed within 30 days of a claim. Claims must be "
+            "submitted within three months of the expense, with receipts."
+        )
+    ]
+    got = extract("When are travel expenses reimbursed?", ps, SETTINGS)
+    assert not got.declined and got.short_answer == "within 30 days"
+    got = extract("When must claims be submitted?", ps, SETTINGS)
+    assert got.short_answer == "within three months"
+
+
+def test_a_markdown_heading_is_never_the_answer() -> None:
+    """"## Sick leave" holds the question's word and nothing else: the sentence under it is
+    quoted, not the heading."""
+    text = (
+        "## Sick leave\n\nEmployees who are ill must tell their manager on the first day. "
+        "Sick pay is paid in full for the first 20 working days."
+    )
+    got = extract("what happens if I'm sick", [passage(text)], SETTINGS)
+    assert not got.declined
+    assert not any(s.text.startswith("#") for s in got.sentences)
+    assert got.sentences[0].text.startswith("Sick pay is paid in full")

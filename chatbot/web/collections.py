@@ -60,7 +60,8 @@ class CollectionHandlers:
             self.library.create(name)
         except (SettingsError, IngestError) as exc:
             return gr.skip(), gr.skip(), f"Not created: {exc}", *[gr.skip()] * 11
-        note = f"Created collection **{name}**. {NO_DOCUMENTS.replace('**', '')}"
+        # (not "no documents yet": the note stays up after documents are added)
+        note = f"Created collection **{name}**: add its documents in the Documents tab."
         return self.selector(name), "", note, *self.switched(name)
 
     def ask_delete(
