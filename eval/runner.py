@@ -21,6 +21,7 @@ from eval.dataset import EvalCase
 from eval.metrics import doc_stem
 from ingest import (
     EXIT_NOTHING_DONE,
+    DocRecord,
     IndexDamagedError,
     IngestError,
     IngestSettings,
@@ -87,7 +88,6 @@ def prepare_index(
     docs: Path, index: IngestSettings, settings: EvalSettings, *, fresh: bool = False
 ) -> tuple[IngestSettings, IndexInfo]:
     """Ingest ``docs`` into its cached eval index (only what changed) and describe it."""
-    from ingest import open_index
 
     if not docs.is_dir():
         raise EvalError(f"--docs {docs}: not a folder")
@@ -113,12 +113,7 @@ def prepare_index(
         raise EvalError(f"could not ingest any file of {docs}: {report.summary()}")
     if report.plan.failed:
         logger.warning("some files of %s were skipped: %s", docs, report.summary())
-    opened = open_index(index)
-    try:
-        records = opened.documents()
-        chunks = opened.count()
-    finally:
-        opened.close()
+    records, chunks = _contents(index)
     if chunks == 0:
         raise EvalError(f"{docs} holds no document the ingester reads (.txt .md .html .pdf .docx)")
     size = sum(f.stat().st_size for f in index.index_dir.rglob("*") if f.is_file())
@@ -130,16 +125,10 @@ def prepare_index(
 def existing_index(index: IngestSettings) -> tuple[IngestSettings, IndexInfo]:
     """Describe the collection ``index`` names as it is, to evaluate without building a
     throwaway index (nothing is ingested); an ``EvalError`` when it cannot be read."""
-    from ingest import open_index
     from ingest.manifest import manifest_path
 
     try:
-        opened = open_index(index)
-        try:
-            records = opened.documents()
-            chunks = opened.count()
-        finally:
-            opened.close()
+        records, chunks = _contents(index)
     except IngestError as exc:
         raise EvalError(f"--collection {index.collection}: {exc}") from None
     if chunks == 0:
@@ -153,6 +142,17 @@ def existing_index(index: IngestSettings) -> tuple[IngestSettings, IndexInfo]:
     stems = {doc_stem(r.source) for r in records}
     summary = f"existing collection {index.collection!r}, not reingested"
     return index, IndexInfo(index.index_dir, len(records), chunks, size, summary, stems)
+
+
+def _contents(index: IngestSettings) -> tuple[list[DocRecord], int]:
+    """The documents and the number of chunks of the collection ``index`` names."""
+    from ingest import open_index
+
+    opened = open_index(index)
+    try:
+        return opened.documents(), opened.count()
+    finally:
+        opened.close()
 
 
 def unknown_evidence_docs(cases: list[EvalCase], stems: set[str]) -> dict[str, list[str]]:

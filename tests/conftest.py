@@ -24,6 +24,7 @@ from ingest.config import set_offline_env
 
 if TYPE_CHECKING:
     from chatbot import Answer
+    from chatbot.accounts import Users
     from ingest import IngestSettings
 
 set_offline_env()
@@ -397,6 +398,33 @@ def serve_seed_app(base: Path, **changes):
         docs_dir=base / "documents",
         eval_cases_file=base / "cases.jsonl",
         watch_documents=False,  # the tests reingest on their own clicks
+        **changes,
+    )
+    demo, handlers, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)
+    return demo, url, settings, handlers
+
+
+def serve_accounts_app(base: Path, users: Users, **changes):
+    """Ingest seeds/ into ``base``/index with the fake model and launch the web app with
+    ``users`` (a ``chatbot.accounts.Users``) as its users file (``changes``: other
+    ``WebSettings``). Returns (demo, url, settings, handlers); the caller closes ``demo``
+    and the handlers."""
+    from chatbot.accounts import save_users
+    from chatbot.config import ChatSettings
+    from chatbot.web.app import launch
+    from chatbot.web.config import WebSettings
+    from ingest import IngestSettings, ingest_paths
+
+    save_users(base / "users", users)
+    index = IngestSettings(index_dir=base / "index", embedding_model="fake", progress=False)
+    assert ingest_paths([ROOT / "seeds"], index).exit_code == 0
+    settings = WebSettings(
+        chat=ChatSettings(index=index, min_dense=-1.0),  # fake similarities: noise
+        port=free_port(),
+        docs_dir=base / "documents",
+        eval_cases_file=base / "cases.jsonl",
+        watch_documents=False,
+        users_file=str(base / "users"),
         **changes,
     )
     demo, handlers, url = launch(settings, seeds_dir=ROOT / "seeds", block=False, quiet=True)

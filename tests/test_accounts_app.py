@@ -17,13 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from chatbot.accounts import Users, add_key, save_users, set_user
-from chatbot.config import ChatSettings
+from chatbot.accounts import Users, add_key, set_user
 from chatbot.login_limit import LoginLimiter
-from chatbot.web.app import ChatApp, launch
+from chatbot.web.app import ChatApp
 from chatbot.web.config import WebSettings
-from ingest import IngestSettings, ingest_paths
-from tests.conftest import ROOT, free_port, write
+from tests.conftest import ROOT, serve_accounts_app, write
 
 SEEDS = ROOT / "seeds"
 PASSWORDS = {"ann": "orchid lantern 41", "bob": "granite ferry 77", "eve": "copper meadow 13"}
@@ -47,19 +45,7 @@ def served(tmp_path_factory) -> Iterator[Served]:
     for name, role in ROLES.items():
         users = set_user(users, name, role, PASSWORDS[name])
     users, bob_key = add_key(users, "bob")
-    save_users(base / "users", users)
-    index = IngestSettings(index_dir=base / "index", embedding_model="fake", progress=False)
-    assert ingest_paths([SEEDS], index).exit_code == 0
-    settings = WebSettings(
-        chat=ChatSettings(index=index, min_dense=-1.0),
-        port=free_port(),
-        docs_dir=base / "documents",
-        eval_cases_file=base / "cases.jsonl",
-        watch_documents=False,
-        users_file=str(base / "users"),
-        api_keys=SERVICE_KEY,
-    )
-    demo, app, url = launch(settings, seeds_dir=SEEDS, block=False, quiet=True)
+    demo, url, settings, app = serve_accounts_app(base, users, api_keys=SERVICE_KEY)
     try:
         yield Served(url.rstrip("/"), app, demo, settings, bob_key)
     finally:

@@ -10,12 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatbot.accounts import Users, save_users, set_user
-from chatbot.config import ChatSettings
-from chatbot.web.app import launch
-from chatbot.web.config import WebSettings
-from ingest import IngestSettings, ingest_paths
-from tests.conftest import CHROMIUM_ARGS, ROOT, chromium, free_port
+from chatbot.accounts import Users, set_user
+from tests.conftest import CHROMIUM_ARGS, ROOT, chromium, serve_accounts_app
 
 pytestmark = pytest.mark.slow
 
@@ -31,18 +27,8 @@ ANN_ASKS = "Which groups reacted against the call for more executions?"
 def url(tmp_path_factory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("browser-accounts")
     users = set_user(Users(), "ann", "editor", PASSWORDS["ann"])
-    save_users(base / "users", set_user(users, "bob", "reader", PASSWORDS["bob"]))
-    index = IngestSettings(index_dir=base / "index", embedding_model="fake", progress=False)
-    assert ingest_paths([SEEDS], index).exit_code == 0
-    settings = WebSettings(
-        chat=ChatSettings(index=index, min_dense=-1.0),
-        port=free_port(),
-        docs_dir=base / "documents",
-        eval_cases_file=base / "cases.jsonl",
-        watch_documents=False,
-        users_file=str(base / "users"),
-    )
-    demo, app, local_url = launch(settings, seeds_dir=SEEDS, block=False, quiet=True)
+    users = set_user(users, "bob", "reader", PASSWORDS["bob"])
+    demo, local_url, _, app = serve_accounts_app(base, users)
     try:
         yield local_url
     finally:

@@ -406,7 +406,7 @@ def test_a_when_question_takes_the_time_a_rule_allows() -> None:
 
 
 def test_a_markdown_heading_is_never_the_answer() -> None:
-    """"## Sick leave" holds the question's word and nothing else: the sentence under it is
+    """ "## Sick leave" holds the question's word and nothing else: the sentence under it is
     quoted, not the heading."""
     text = (
         "## Sick leave\n\nEmployees who are ill must tell their manager on the first day. "
