@@ -7,6 +7,7 @@ import logging
 import shutil
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from ingest.collection import CHROMA_SUBDIR, chroma_client
 from ingest.config import IngestSettings
@@ -44,28 +45,37 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def list_collections(settings: IngestSettings) -> list[CollectionInfo]:
+def collection_models(settings: IngestSettings) -> dict[str, str]:
     """The collections docqa built in ``settings``' index (those recording an embedding
-    model), by name; empty when there is no index yet. Only the index and collection fields
-    of ``settings`` matter."""
+    model) with that model, by name; empty when there is no index yet. Reads no counts."""
+    return {name: str(metadata[BUILT_KEY]) for name, metadata, _ in _built(settings)}
+
+
+def list_collections(settings: IngestSettings) -> list[CollectionInfo]:
+    """The collections docqa built in ``settings``' index with their counts, by name; empty
+    when there is no index yet. Only the index and collection fields of ``settings``
+    matter."""
+    with guard(settings):
+        return [
+            CollectionInfo(
+                name=name,
+                documents=_documents(settings.replace(collection=name)),
+                chunks=collection.count(),
+                embedding_model=str(metadata[BUILT_KEY]),
+            )
+            for name, metadata, collection in _built(settings)
+        ]
+
+
+def _built(settings: IngestSettings) -> list[tuple[str, dict[str, Any], Any]]:
+    """(name, metadata, Chroma collection) of each collection docqa built, by name."""
     if not settings.uses_server and not (settings.index_dir / CHROMA_SUBDIR / CHROMA_DB).exists():
         return []
-    found = []
     with guard(settings):
-        client = chroma_client(settings)
-        for collection in client.list_collections():
-            metadata = dict(collection.metadata or {})
-            if BUILT_KEY not in metadata:
-                continue
-            found.append(
-                CollectionInfo(
-                    name=collection.name,
-                    documents=_documents(settings.replace(collection=collection.name)),
-                    chunks=collection.count(),
-                    embedding_model=str(metadata[BUILT_KEY]),
-                )
-            )
-    return sorted(found, key=lambda c: c.name)
+        found = [
+            (c.name, dict(c.metadata or {}), c) for c in chroma_client(settings).list_collections()
+        ]
+    return sorted((f for f in found if BUILT_KEY in f[1]), key=lambda f: f[0])
 
 
 def _documents(settings: IngestSettings) -> int | None:
@@ -91,7 +101,7 @@ def delete_collection(settings: IngestSettings) -> None:
     collections there are when this index has no such collection."""
     name = settings.collection
     with write_lock(settings.index_dir):
-        known = [c.name for c in list_collections(settings)]
+        known = list(collection_models(settings))
         here = Manifest.exists(settings.index_dir, name)
         if name not in known and not here:
             raise UnknownCollectionError(

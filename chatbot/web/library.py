@@ -25,8 +25,8 @@ from ingest import (
     SettingsError,
     UnknownCollectionError,
     delete_collection,
-    list_collections,
 )
+from ingest.catalog import collection_models
 from ingest.embeddings import LazyEmbeddings, model_identity, same_vectors
 from ingest.manifest import DEFAULT_COLLECTION
 
@@ -96,11 +96,11 @@ class Library:
         index = self.settings.chat.index
         model = model_identity(index.embedding_model)
         try:
-            found = list_collections(index)
+            found = collection_models(index)
         except IngestError as exc:
             logger.warning("cannot list the collections: %s", exc)
             return []
-        return [c.name for c in found if same_vectors(c.embedding_model, model)]
+        return [name for name, built in found.items() if same_vectors(built, model)]
 
     def is_new(self, name: str) -> bool:
         """Whether ``name`` was created in this app (and may have no documents yet)."""
