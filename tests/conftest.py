@@ -404,6 +404,25 @@ def serve_seed_app(base: Path, **changes):
     return demo, url, settings, handlers
 
 
+def run_eval(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """``python -m eval ARGS`` in this process: (exit code, stdout, stderr)."""
+    import logging
+
+    from eval.__main__ import main
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        code = main([str(a) for a in args])
+    finally:  # main() configures logging onto the captured stderr: undo it
+        for h in root.handlers:
+            if h not in handlers:
+                root.removeHandler(h)
+        root.setLevel(level)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def serve_accounts_app(base: Path, users: Users, **changes):
     """Ingest seeds/ into ``base``/index with the fake model and launch the web app with
     ``users`` (a ``chatbot.accounts.Users``) as its users file (``changes``: other

@@ -5,7 +5,6 @@ eval --collection`` (an existing collection evaluated as it is, nothing built) a
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +13,10 @@ import pytest
 
 from chatbot.conversations import DOWN, UP, ConversationStore
 from chatbot.types import Answer, Citation
-from eval.__main__ import EXIT_BAD_INPUT, EXIT_OK, main
+from eval.__main__ import EXIT_BAD_INPUT, EXIT_OK
 from ingest import IngestSettings, ingest_paths
 from ingest.manifest import Manifest
-from tests.conftest import ROOT, subprocess_env, write
+from tests.conftest import ROOT, run_eval, subprocess_env, write
 
 SEED = "000_762628c52ecf43e6.txt"
 ZORBLAT = (
@@ -65,20 +64,6 @@ def test_ask_answers_from_the_collection_named(index: Path):
         f"error: no collection 'nope' in {index}: run 'python -m ingest --collection nope "
         "DIR' to build it"
     )
-
-
-def run_eval(capsys, *args) -> tuple[int, str, str]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        code = main([str(a) for a in args])
-    finally:  # main() configures logging onto the captured stderr: undo it
-        for h in root.handlers:
-            if h not in handlers:
-                root.removeHandler(h)
-        root.setLevel(level)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_eval_scores_an_existing_collection_as_it_is(index: Path, tmp_path, capsys, monkeypatch):

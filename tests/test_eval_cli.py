@@ -4,7 +4,6 @@ the seeds gate that CI runs with the real model."""
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from eval import __all__ as eval_all
-from eval.__main__ import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION, main
-from tests.conftest import ROOT, subprocess_env, write
+from eval.__main__ import EXIT_BAD_INPUT, EXIT_OK, EXIT_REGRESSION
+from tests.conftest import ROOT, run_eval, subprocess_env, write
 
 DOCS = {
     "volcano.txt": "Mount Etna is an active volcano on the east coast of Sicily. Its most "
@@ -73,20 +72,6 @@ def tiny(tmp_path) -> tuple[Path, Path]:
         write(tmp_path / "docs" / name, text)
     qset = write(tmp_path / "set.jsonl", "".join(json.dumps(q) + "\n" for q in QUESTIONS))
     return tmp_path / "docs", qset
-
-
-def run_eval(capsys, *args) -> tuple[int, str, str]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        code = main([str(a) for a in args])
-    finally:  # main() configures logging onto the captured stderr: undo it
-        for h in root.handlers:
-            if h not in handlers:
-                root.removeHandler(h)
-        root.setLevel(level)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_public_api_is_pinned():
