@@ -163,9 +163,10 @@ class Library:
     def deletable(self, name: str) -> str:
         """Why collection ``name`` cannot be deleted here ("" when it can)."""
         if self._fixed or name == self.default:
+            seeds = " (and holds its seeds)" if name == DEFAULT_COLLECTION else ""
             return (
-                f"the collection {name!r} is the one the app starts on (and holds its seeds): "
-                "delete it with 'python -m ingest --collection NAME --delete-collection'"
+                f"the collection {name!r} is the one the app starts on{seeds}: delete it "
+                "with 'python -m ingest --collection NAME --delete-collection'"
             )
         if name not in self.names():
             return f"there is no collection {name!r}"
