@@ -1,5 +1,6 @@
-"""Pure metric functions: answer matching (SQuAD's normalisation), retrieval, citations,
-refusals and percentiles. No I/O, no models; every function works on plain values.
+"""Pure metric functions: answer matching (SQuAD's normalisation), short-answer exact match
+and F1 (SQuAD 2.0's official normalisation), retrieval, citations, refusals and percentiles.
+No I/O, no models; every function works on plain values.
 
 A score that cannot be computed (no gold to compare with, nothing to average) is ``None``,
 reported as "n/a", never 0.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -20,15 +22,36 @@ from ingest.text import answer_sentences as answer_sentences  # re-exported: sco
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _SPACE = re.compile(r"\s+")
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+# Markdown an answer may carry: a heading, list bullet or number at a line's start; a link
+# ``[text](url)``; emphasis and code markers.
+_MD_LINE_START = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.)]\s+)")
+_MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*\)")
+_MD_EMPHASIS = re.compile(r"\*+|__+|`+")
+
+
+def _without_articles(text: str) -> str:
+    """The articles a/an/the dropped and whitespace collapsed (both normalisations end so)."""
+    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, drop punctuation (every Unicode punctuation
-    mark, so curly quotes too), drop the articles a/an/the, collapse whitespace."""
+    """SQuAD's answer normalisation, as "contains a gold answer" and token F1 use it: lower
+    case, punctuation (every Unicode punctuation mark, so curly quotes too) turned into a
+    space, the articles a/an/the dropped, whitespace collapsed. (The official script deletes
+    ASCII punctuation instead: ``squad_normalize``.)"""
     text = text.lower()
     text = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+    return _without_articles(text)
+
+
+def squad_normalize(text: str) -> str:
+    """SQuAD 2.0's official normalisation (``normalize_answer`` of its evaluate-v2.0.py):
+    lower case, every ASCII punctuation character (``string.punctuation``) deleted, so
+    "1,000" is "1000" and "it's" is "its", the articles a/an/the dropped, whitespace
+    collapsed. Other characters, curly quotes included, stay, as in the official script."""
+    text = "".join(ch for ch in text.lower() if ch not in _ASCII_PUNCTUATION)
+    return _without_articles(text)
 
 
 def answer_text(text: str) -> str:
@@ -62,19 +85,68 @@ def token_f1(prediction: str, answers: Sequence[str]) -> float | None:
     if not answers:
         return None
     pred = normalize_answer(prediction).split()
-    best = 0.0
-    for gold_text in answers:
-        gold = normalize_answer(gold_text).split()
-        if not gold or not pred:
-            best = max(best, float(gold == pred))
-            continue
-        common = Counter(pred) & Counter(gold)
-        same = sum(common.values())
-        if same == 0:
-            continue
-        precision, recall = same / len(pred), same / len(gold)
-        best = max(best, 2 * precision * recall / (precision + recall))
-    return best
+    return max(_f1(pred, normalize_answer(gold).split()) for gold in answers)
+
+
+def _f1(pred: list[str], gold: list[str]) -> float:
+    """The F1 of two token lists (SQuAD's ``compute_f1``); when either is empty, 1.0 if
+    both are, else 0.0."""
+    if not gold or not pred:
+        return float(gold == pred)
+    same = sum((Counter(pred) & Counter(gold)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _official_golds(answers: Sequence[str]) -> list[str] | None:
+    """The gold answers after ``squad_normalize``, as the official script takes them:
+    those that normalise to nothing dropped, and ``[""]`` if all do; ``None`` without
+    gold answers (an unanswerable question: not scored here)."""
+    if not answers:
+        return None
+    return [g for g in map(squad_normalize, answers) if g] or [""]
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float | None:
+    """SQuAD 2.0's exact match: 1.0 when the prediction equals one of the gold answers,
+    both after ``squad_normalize``, else 0.0; ``None`` without gold answers."""
+    golds = _official_golds(answers)
+    if golds is None:
+        return None
+    return 1.0 if squad_normalize(prediction) in golds else 0.0
+
+
+def squad_f1(prediction: str, answers: Sequence[str]) -> float | None:
+    """SQuAD 2.0's token F1 after ``squad_normalize``, the best over the gold answers;
+    ``None`` without gold answers."""
+    golds = _official_golds(answers)
+    if golds is None:
+        return None
+    pred = squad_normalize(prediction).split()
+    return max(_f1(pred, gold.split()) for gold in golds)
+
+
+def plain_answer_text(text: str) -> str:
+    """An answer as plain prose: ``answer_text`` with Markdown removed too (headings, list
+    bullets and numbers at a line's start, links kept as their text, emphasis and code
+    markers)."""
+    lines = [_MD_LINE_START.sub("", ln.lstrip().lstrip(">")) for ln in text.splitlines()]
+    text = _MD_EMPHASIS.sub("", _MD_LINK.sub(r"\1", "\n".join(lines)))
+    return answer_text(text)
+
+
+def short_answer_text(short_answer: str | None, quotes: Sequence[str], text: str) -> str:
+    """The short answer that exact match and ``short_f1`` compare, from an answer's fields:
+    its ``short_answer`` when it has one, else the first citation's quote (``quotes`` in
+    citation order), else the answer ``text`` without ``[n]`` markers and Markdown."""
+    if short_answer and short_answer.strip():
+        return " ".join(short_answer.split())
+    for quote in quotes[:1]:
+        if quote.strip():
+            return " ".join(quote.split())
+    return plain_answer_text(text)
 
 
 def squash(text: str) -> str:
@@ -174,6 +246,11 @@ class RefusalStats:
     @property
     def answered_when_answerable(self) -> float | None:
         return _ratio(self.answered_answerable, self.answerable)
+
+    @property
+    def declined_when_answerable(self) -> float | None:
+        """Wrong refusals: declined answerable questions / answerable questions."""
+        return _ratio(self.answerable - self.answered_answerable, self.answerable)
 
     @property
     def precision(self) -> float | None:

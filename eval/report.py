@@ -10,9 +10,8 @@ from typing import Any
 
 from eval.report_html import html_report
 from eval.scoring import FAILURES, OK
-from eval.summary import BY_TYPE_METRICS
 from eval.tables import (
-    BY_TYPE_LABELS,
+    by_type_head,
     by_type_rows,
     count_outcomes,
     header_lines,
@@ -40,7 +39,7 @@ def terminal_table(report: Mapping[str, Any], baseline: Mapping[str, Any] | None
     types = by_type_rows(report)
     if len(types) > 1:
         lines.append("")
-        lines.append(_plain_table(["type", "n", *BY_TYPE_LABELS.values()], types))
+        lines.append(_plain_table(by_type_head(report), types))
     failures = count_outcomes(report["rows"])
     lines.append("")
     lines.append(
@@ -111,7 +110,7 @@ def markdown_report(
     lines += ["", "`*` = watched by the regression gate.", ""]
     types = by_type_rows(report)
     if types:
-        head = ["type", "n", *(BY_TYPE_LABELS[k] for k in BY_TYPE_METRICS)]
+        head = by_type_head(report)
         lines += ["## By type", ""]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "|".join("---" for _ in head) + "|")

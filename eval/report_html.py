@@ -10,9 +10,8 @@ from typing import Any
 
 from eval import plots
 from eval.scoring import OK
-from eval.summary import BY_TYPE_METRICS
 from eval.tables import (
-    BY_TYPE_LABELS,
+    by_type_head,
     by_type_rows,
     count_outcomes,
     fmt,
@@ -104,6 +103,11 @@ def _question_html(r: Mapping[str, Any]) -> str:
     label = "declined" if r["declined"] else "answered"
     parts.append(f"<p>Answer ({label}, {r['latency_ms']:.0f} ms):</p>")
     parts.append(f"<pre>{e(r['error'] or r['answer']['text'])}</pre>")
+    if r["answer"].get("short_text"):
+        parts.append(f"<p class=small>Short answer scored: {e(r['answer']['short_text'])}</p>")
+    if r.get("reader_declined") is not None:
+        verdict = "declined" if r["reader_declined"] else "answered"
+        parts.append(f"<p class=small>Reader: {verdict}, margin {fmt(r.get('reader_margin'))}</p>")
     names = "".join(f"<th>{e(k)}</th>" for k in r["scores"])
     values = "".join(f"<td class=num>{fmt(v)}</td>" for v in r["scores"].values())
     parts.append(f"<table><tr>{names}</tr><tr>{values}</tr></table>")
@@ -139,7 +143,7 @@ def _by_type_html(report: Mapping[str, Any]) -> str:
     if not types:
         return ""
     e = escape
-    head = ["type", "n", *(BY_TYPE_LABELS[k] for k in BY_TYPE_METRICS)]
+    head = by_type_head(report)
     trs = "".join(
         "<tr>"
         + "".join(f"<td{' class=num' if i else ''}>{e(c)}</td>" for i, c in enumerate(r))

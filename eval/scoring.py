@@ -20,6 +20,13 @@ Rules (the README repeats them):
 * Answers are scored on answerable questions; a declined answer scores 0. "Contains" looks
   for a gold answer in the whole answer (citation markers removed); token F1 compares the
   short answer when the chatbot gives one, else the whole answer.
+* Short answers (``short_em``, ``short_f1``): SQuAD 2.0's exact match and token F1, with its
+  official normalisation (``metrics.squad_normalize``), of ``metrics.short_answer_text``:
+  the chatbot's short answer, else the first citation's quote, else the answer's prose.
+  Scored on answerable questions; a declined answer scores 0 on both.
+* The reader's decision (``reader_declined``, ``reader_margin``): from
+  ``Answer.trace.reader`` when the reader model ran, else ``None`` (the rules answerer, a
+  question declined before the reader, an error).
 * Evidence documents cited: on answerable questions with evidence document ids, 1 when every
   evidence document (compared by file stem) is the source of one of the answer's citations,
   else 0; a declined answer scores 0.
@@ -142,6 +149,35 @@ def prediction(answer: Answer | None) -> str:
     return answer.short_answer or m.answer_text(answer.text)
 
 
+def short_text(answer: Answer | None) -> str:
+    """What exact match and ``short_f1`` compare (``metrics.short_answer_text``); "" if
+    declined."""
+    if answer is None or answer.declined:
+        return ""
+    quotes = [c.quote for c in answer.citations]
+    return m.short_answer_text(answer.short_answer, quotes, answer.text)
+
+
+def reader_decision(answer: Answer | None) -> tuple[bool | None, float | None]:
+    """Whether the reader model declined, and its margin (span score minus no-answer
+    score), from ``answer.trace.reader``; ``(None, None)`` when the reader did not run. A
+    trace without a ``declined`` flag is read from its margin and threshold."""
+    reader = answer.trace.reader if answer is not None else None
+    if not isinstance(reader, dict):
+        return None, None
+    margin = reader.get("margin")
+    margin = float(margin) if isinstance(margin, int | float) else None
+    declined = reader.get("declined")
+    if not isinstance(declined, bool):
+        threshold = reader.get("threshold")
+        declined = (
+            margin < threshold
+            if margin is not None and isinstance(threshold, int | float)
+            else None
+        )
+    return declined, margin
+
+
 def _retrieval_scores(
     prefix: str, flags: list[bool], units: list[set[str]], case: EvalCase, k: int
 ) -> dict[str, float | None]:
@@ -181,6 +217,7 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
         text = "" if declined or answer is None else m.answer_text(answer.text)
         scores["answer_contains"] = m.contains_gold(text, case.answers)
         scores["answer_f1"] = m.token_f1(prediction(answer), case.answers)
+        scores.update(_short_scores(case, answer, declined))
     cited: list[dict[str, Any]] = []
     if answer is not None and not declined:
         cited = _cited(case, answer, opts)
@@ -190,6 +227,7 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
             )
         scores["citation_supported"] = supported_share(answer.text, answer.unsupported_sentences)
     best = best_dense(answer) if answer else None
+    reader_declined, reader_margin = reader_decision(answer)
     row: dict[str, Any] = {
         "id": case.id,
         "line": case.line,
@@ -208,6 +246,8 @@ def score_outcome(o: Outcome, opts: ScoreOptions) -> dict[str, Any]:
         "retrieved": _retrieved(passages, relevant),
         "scores": scores,
         "declined": declined,
+        "reader_declined": reader_declined,
+        "reader_margin": rounded(reader_margin),
         "best_dense": rounded(best),
         "latency_ms": round(o.latency_ms, 2),
         "error": o.error,
@@ -228,11 +268,26 @@ def _blank_scores(case: EvalCase, answer: Answer | None) -> dict[str, Any]:
         {
             "answer_contains": None,
             "answer_f1": None,
+            "short_em": None,
+            "short_f1": None,
             "evidence_docs_cited": evidence_docs_cited(case, answer),
             "citation_precision": None,
             "citation_supported": None,
         }
     )
+    return scores
+
+
+def _short_scores(case: EvalCase, answer: Answer | None, declined: bool) -> dict[str, Any]:
+    """``short_em`` and ``short_f1`` of an answerable question; 0 for a declined answer
+    (even against a gold that normalises to nothing)."""
+    short = short_text(answer)
+    scores = {
+        "short_em": m.exact_match(short, case.answers),
+        "short_f1": m.squad_f1(short, case.answers),
+    }
+    if declined:
+        scores = {k: None if v is None else 0.0 for k, v in scores.items()}
     return scores
 
 
@@ -281,6 +336,7 @@ def _answer_fields(answer: Answer | None, declined: bool) -> dict[str, Any]:
         "declined": declined,
         "short_answer": answer.short_answer if answer else None,
         "prediction": prediction(answer),
+        "short_text": short_text(answer),
         "standalone_query": answer.trace.standalone_query if answer else "",
         "unsupported_sentences": list(answer.unsupported_sentences) if answer else [],
     }

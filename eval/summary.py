@@ -23,6 +23,8 @@ def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | Non
         out[f"{prefix}evidence_recall"] = m.mean(col(f"{prefix}evidence_recall"))
     out["answer_contains"] = m.mean(col("answer_contains"))
     out["answer_f1"] = m.mean(col("answer_f1"))
+    out["short_em"] = m.mean(col("short_em"))
+    out["short_f1"] = m.mean(col("short_f1"))
     out["answer_contains_when_answered"] = m.mean(
         r["scores"]["answer_contains"] for r in rows if not r["declined"]
     )
@@ -33,6 +35,7 @@ def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | Non
     out["refusal_recall"] = refusals.recall
     out["answered_when_answerable"] = refusals.answered_when_answerable
     out["decline_precision"] = refusals.precision
+    out.update(reader_shares(rows))
     latencies = [r["latency_ms"] for r in rows if not r["error"]]
     out["latency_p50_ms"] = rounded(m.percentile(latencies, 50), 1)
     out["latency_p95_ms"] = rounded(m.percentile(latencies, 95), 1)
@@ -46,20 +49,43 @@ def summarize(rows: list[dict[str, Any]], k: int) -> dict[str, float | int | Non
     return {key: rounded(v) if isinstance(v, float) else v for key, v in out.items()}
 
 
-# The per-type summary's columns, in order.
+def reader_shares(rows: list[dict[str, Any]]) -> dict[str, float | int | None]:
+    """The reader model's no-answer decisions, over the rows it decided
+    (``reader_declined`` not None): the share of unanswerable questions it declined
+    (``reader_declined_unanswerable``, higher is better) and of answerable ones
+    (``reader_declined_answerable``, lower is better), with how many it decided
+    (``n_reader``). Empty when no row has reader data (the rules answerer)."""
+    decided = [r for r in rows if r.get("reader_declined") is not None]
+    if not decided:
+        return {}
+    stats = m.refusal_stats((r["gold"]["answerable"], r["reader_declined"]) for r in decided)
+    return {
+        "reader_declined_unanswerable": stats.recall,
+        "reader_declined_answerable": stats.declined_when_answerable,
+        "n_reader": len(decided),
+    }
+
+
+# The per-type summary's columns, in order; the reader's when a row has reader data.
 BY_TYPE_METRICS = (
     "answered_when_answerable",
     "answer_contains",
+    "short_em",
+    "short_f1",
     "evidence_docs_cited",
     "refusal_recall",
 )
+BY_TYPE_READER_METRICS = ("reader_declined_unanswerable", "reader_declined_answerable")
 NO_TYPE = "(no type)"
 
 
 def summarize_by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
     """For each distinct question ``type`` (in first-seen order; ``NO_TYPE`` for rows
-    without one): n, answered when answerable, contains a gold answer, every evidence
-    document cited, and declined when unanswerable (``refusal_recall``)."""
+    without one): n, answered when answerable, contains a gold answer, short-answer exact
+    match and F1, every evidence document cited, declined when unanswerable
+    (``refusal_recall``), and when any row has reader data, the reader's shares
+    (``reader_shares``; ``None`` for a type it decided none of)."""
+    with_reader = any(r.get("reader_declined") is not None for r in rows)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r.get("type") or NO_TYPE, []).append(r)
@@ -72,9 +98,15 @@ def summarize_by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, float |
             "n_unanswerable": refusals.unanswerable,
             "answered_when_answerable": refusals.answered_when_answerable,
             "answer_contains": m.mean(r["scores"].get("answer_contains") for r in group),
+            "short_em": m.mean(r["scores"].get("short_em") for r in group),
+            "short_f1": m.mean(r["scores"].get("short_f1") for r in group),
             "evidence_docs_cited": m.mean(r["scores"].get("evidence_docs_cited") for r in group),
             "refusal_recall": refusals.recall,
         }
+        if with_reader:
+            shares = reader_shares(group)
+            values.update({k: shares.get(k) for k in BY_TYPE_READER_METRICS})
+            values["n_reader"] = shares.get("n_reader", 0)
         out[kind] = {k: rounded(v) if isinstance(v, float) else v for k, v in values.items()}
     return out
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from eval.config import PRIMARY_METRICS
 from eval.scoring import FAILURES, OK
-from eval.summary import BY_TYPE_METRICS
+from eval.summary import BY_TYPE_METRICS, BY_TYPE_READER_METRICS
 
 # (section, metric key, label); the order of the summary table.
 TABLE: tuple[tuple[str, str, str], ...] = (
@@ -25,15 +25,21 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("answers", "answer_contains", "contains a gold answer"),
     ("answers", "answer_contains_when_answered", "contains gold, when answered"),
     ("answers", "answer_f1", "token F1"),
+    ("answers", "short_em", "short answer EM"),
+    ("answers", "short_f1", "short answer F1"),
     ("citations", "evidence_docs_cited", "every evidence doc cited"),
     ("citations", "citation_precision", "citation precision"),
     ("citations", "citation_supported", "sentences supported"),
     ("refusals", "refusal_recall", "declined when unanswerable"),
     ("refusals", "answered_when_answerable", "answered when answerable"),
     ("refusals", "decline_precision", "decline precision"),
+    ("reader", "reader_declined_unanswerable", "reader declined when unanswerable"),
+    ("reader", "reader_declined_answerable", "reader declined when answerable"),
     ("latency", "latency_p50_ms", "p50 ms per question"),
     ("latency", "latency_p95_ms", "p95 ms per question"),
 )
+# Shown only when the report has them (the reader model ran).
+OPTIONAL = frozenset({"reader_declined_unanswerable", "reader_declined_answerable"})
 
 
 def metric_n(report: Mapping[str, Any], key: str) -> int | None:
@@ -47,6 +53,13 @@ def metric_n(report: Mapping[str, Any], key: str) -> int | None:
         return metrics.get("n_declined")
     if key.startswith("latency"):
         return sum(1 for r in rows if not r.get("error"))
+    if key in ("reader_declined_unanswerable", "reader_declined_answerable"):
+        answerable = key == "reader_declined_answerable"
+        return sum(
+            1
+            for r in rows
+            if r.get("reader_declined") is not None and r["gold"]["answerable"] == answerable
+        )
     if key == "answer_contains_when_answered":
         return sum(
             1 for r in rows if not r["declined"] and r["scores"]["answer_contains"] is not None
@@ -76,6 +89,8 @@ def summary_rows(
     baseline, its value and the change."""
     out = []
     for section, key, label in TABLE:
+        if key in OPTIONAL and key not in report["metrics"]:
+            continue
         depth = key.removeprefix("shown_")
         if depth.startswith("hits@") and report["metrics"].get(key) is None:
             if int(depth[5:]) > report["meta"]["k"]:
@@ -119,17 +134,35 @@ def header_lines(report: Mapping[str, Any]) -> list[str]:
 BY_TYPE_LABELS = {
     "answered_when_answerable": "answered when answerable",
     "answer_contains": "contains gold",
+    "short_em": "short EM",
+    "short_f1": "short F1",
     "evidence_docs_cited": "evidence docs cited",
     "refusal_recall": "declined when unanswerable",
+    "reader_declined_unanswerable": "reader declined unans.",
+    "reader_declined_answerable": "reader declined ans.",
 }
 
 
+def by_type_metrics(report: Mapping[str, Any]) -> tuple[str, ...]:
+    """The per-type table's metric columns: ``BY_TYPE_METRICS``, then the reader's when the
+    per-type summary has them."""
+    types = (report.get("by_type") or {}).values()
+    with_reader = any(k in values for values in types for k in BY_TYPE_READER_METRICS)
+    return BY_TYPE_METRICS + (BY_TYPE_READER_METRICS if with_reader else ())
+
+
+def by_type_head(report: Mapping[str, Any]) -> list[str]:
+    """The per-type table's header: type, n, then each metric column's label."""
+    return ["type", "n", *(BY_TYPE_LABELS[k] for k in by_type_metrics(report))]
+
+
 def by_type_rows(report: Mapping[str, Any]) -> list[list[str]]:
-    """The per-type table's cells: type, n, then ``BY_TYPE_METRICS`` ("n/a" where a type
+    """The per-type table's cells: type, n, then ``by_type_metrics`` ("n/a" where a type
     has no question the metric applies to)."""
+    columns = by_type_metrics(report)
     out = []
     for kind, values in (report.get("by_type") or {}).items():
-        out.append([kind, str(values["n"]), *(fmt(values.get(k)) for k in BY_TYPE_METRICS)])
+        out.append([kind, str(values["n"]), *(fmt(values.get(k)) for k in columns)])
     return out
 
 
