@@ -4,16 +4,19 @@ with the closest passages, and the word chunks a streamed answer is sent in."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from chatbot.types import Citation, Passage
 from ingest.context import document_context
 
 __all__ = [
+    "DECLINED_NOTE",
     "DECLINE_PREFIX",
     "PARTS_FRAMING",
     "YES_NO_FRAMING",
     "closest_citation",
+    "decline_note",
+    "decline_reason",
     "decline_text",
     "document_name",
     "passage_label",
@@ -22,6 +25,9 @@ __all__ = [
 ]
 
 DECLINE_PREFIX = "The documents don't say"
+# How the trace's notes record why an answer was declined ("declined: best similarity 0.18
+# < 0.20"): the reason holds thresholds and scores, for the trace panel, not the answer.
+DECLINED_NOTE = "declined: "
 YES_NO_FRAMING = "Quoting alone cannot settle this question; here is what each source says:"
 PARTS_FRAMING = "Here is what each source says:"
 
@@ -43,12 +49,29 @@ def source_label(p: Passage, fallback: str | None = None) -> str:
 
 
 def decline_text(reason: str, passages: list[Passage]) -> str:
-    lines = [f"{DECLINE_PREFIX}: {reason}." if reason else f"{DECLINE_PREFIX}."]
+    """What a declined answer says: "The documents don't say." and the closest passages.
+
+    ``reason`` is not part of it (its thresholds and scores mean nothing to the reader): the
+    trace keeps it, as the note ``decline_note(reason)``."""
+    lines = [f"{DECLINE_PREFIX}."]
     if passages:
         lines.append("The closest passages are:")
         for p in passages[:3]:
             lines.append(f"- {passage_label(p)} ({p.location()})")
     return "\n".join(lines)
+
+
+def decline_note(reason: str) -> str:
+    """The trace note that says why an answer was declined."""
+    return f"{DECLINED_NOTE}{reason}"
+
+
+def decline_reason(notes: Iterable[str]) -> str | None:
+    """Why the answer was declined, from its trace's ``notes`` (None when no note says)."""
+    for note in notes:
+        if note.startswith(DECLINED_NOTE):
+            return note[len(DECLINED_NOTE) :].strip()
+    return None
 
 
 def passage_label(p: Passage, words: int = 10) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.answer_text import DECLINE_PREFIX, decline_note, decline_reason, decline_text
 from chatbot.eval_cases import append_case, make_case, strip_citations
 from chatbot.types import Answer, Citation, Passage, Trace
 from chatbot.web.config import WebSettings
@@ -129,7 +130,10 @@ def test_answer_markdown_lists_unsupported_sentences_it_cannot_place():
 
 
 def test_declined_answer_is_badged_and_escaped():
-    a = Answer(text="The documents don't say: <i>no</i> passage.", declined=True)
+    a = Answer(
+        text="The documents don't say.\nThe closest passages are:\n- <i>Council</i> (a.txt)",
+        declined=True,
+    )
     md = answer_markdown(a)
     assert 'class="docqa-badge docqa-declined"' in md
     assert "<i>" not in md
@@ -210,6 +214,27 @@ def test_trace_shows_query_scores_ranks_and_timings_escaped():
     assert "when &#60;did&#62; they meet" in out
     assert "0.610 (#1)" in out and "3.200 (#2)" in out and "0.0325" in out
     assert "retrieve 12 ms" in out and "total 20 ms" in out
+
+
+def test_a_decline_says_the_documents_dont_say_and_the_trace_says_why():
+    p = passage()
+    reason = "best similarity 0.18 < 0.20 <b>"
+    text = decline_text(reason, [p])
+    assert text.split("\n")[:2] == [f"{DECLINE_PREFIX}.", "The closest passages are:"]
+    assert "0.18" not in text and "similarity" not in text
+    assert "notes/council.txt" in text.split("\n")[2]
+    assert decline_text(reason, []) == "The documents don't say."
+
+    notes = ["searched for 'jef' as 'jeff'", decline_note(reason)]
+    a = Answer(text=text, declined=True, trace=Trace(passages=[p], notes=notes))
+    assert decline_reason(a.trace.notes) == reason
+    out = trace_html(a)
+    assert "<b>Declined:</b> best similarity 0.18 &#60; 0.20 &#60;b&#62;</p>" in out
+    assert out.count("best similarity") == 1  # not listed again among the notes
+    assert "<li>searched for &#39;jef&#39; as &#39;jeff&#39;</li>" in out
+    # An answer saved before its reason was recorded, and an answered one.
+    assert "<b>Declined:</b> no reason recorded" in trace_html(replace(a, trace=Trace()))
+    assert "Declined" not in trace_html(replace(a, declined=False))
 
 
 # ---- uploads and the documents folder

@@ -206,6 +206,20 @@ class ChatApp:
             self.header(collection),
         )
 
+    def example_view(
+        self, collection: str | None = None, shown: list[str] | None = None
+    ) -> tuple[Any, list[str]]:
+        """The example questions under the chat, about the selected collection's documents:
+        (the examples' update, hidden when there are none, or a skip when they are those
+        ``shown`` already; the questions)."""
+        try:
+            questions = self.library.service(collection).examples()
+        except IngestError:
+            questions = []
+        if shown is not None and list(shown) == questions:
+            return gr.skip(), questions
+        return gr.update(samples=[[q] for q in questions], visible=bool(questions)), questions
+
     def sync_line(self, collection: str | None = None) -> str:
         """Whether the documents folder is watched, when it was last synced, what changed."""
         try:

@@ -1,6 +1,7 @@
 """The page's layout: the Chat tab (saved conversations, chat with thumbs up/down and
-feedback, sources panel, retrieval trace) and the Documents tab, wired to the handlers of a
-``ChatApp``. Components only; what they do is the handlers' job (``chatbot.web.app``)."""
+feedback, example questions, sources panel, retrieval trace) and the Documents tab, wired to
+the handlers of a ``ChatApp``. Components only; what they do is the handlers' job
+(``chatbot.web.app``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from chatbot.web.examples import MAX_EXAMPLES
 from chatbot.web.saved import NO_PICK
 from chatbot.web.ui import DOCUMENTS_HEADERS, md_escape, sources_html, trace_html
 from ingest import SUPPORTED_EXTENSIONS
@@ -18,11 +20,6 @@ if TYPE_CHECKING:
 
 CHAT_CONCURRENCY = 4  # answers in flight at once; the model and index are shared
 MAX_K = 10
-EXAMPLES = [
-    "Who told federal prosecutors to seek the death penalty in drug cases?",
-    "Why has use of the death penalty been declining?",
-    "Which groups reacted against the call for more executions?",
-]
 SEEDS_NOTE = (
     "Documents from `seeds/` (and folders ingested with `python -m ingest`) cannot be "
     "removed here; only uploaded ones can."
@@ -42,6 +39,8 @@ class ChatParts:
     listing: gr.Radio
     title: gr.Textbox
     note: gr.Markdown
+    examples: gr.Dataset  # example questions about the selected collection's documents
+    shown_examples: gr.State  # the questions the examples show
 
 
 def build_page(app: ChatApp) -> gr.Blocks:
@@ -54,8 +53,11 @@ def build_page(app: ChatApp) -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 chat = chat_tab(app, demo)
             with gr.Tab("Documents", id="documents"):
-                view, editing, reader_note = documents_tab(app, demo, header, chat.box.selector)
+                view, editing, reader_note, changed = documents_tab(
+                    app, demo, header, chat.box.selector
+                )
         collection_events(app, demo, chat, view)
+        example_events(app, demo, chat, changed)
         if app.access.enabled:  # who is logged in; the editing controls for editors only
 
             def page_view(request: gr.Request) -> tuple[Any, ...]:
@@ -92,6 +94,7 @@ def chat_tab(app: ChatApp, demo: gr.Blocks) -> ChatParts:
             inputs = [*_answer_settings(app), session, box.selector]
         with gr.Column(scale=3, min_width=420):
             chat = _chat_interface(app, inputs, [sources, trace, answer_json, session])
+            examples, shown_examples = _examples(app, chat.textbox)
             new = gr.Button("New conversation", elem_id="docqa-new", size="sm")
             judged, comment, correction, nowhere, save, saved = _feedback_box(app)
         with gr.Column(scale=2, min_width=320):
@@ -112,7 +115,27 @@ def chat_tab(app: ChatApp, demo: gr.Blocks) -> ChatParts:
     chat.chatbot.like(app.saved.pick, [chat.chatbot, session], [judged, picked], **private)
     save.click(app.saved.save, [picked, comment, correction, nowhere], [saved], **private)
     demo.load(app.saved.listing, [session], [listing], **private)
-    return ChatParts(box, shown, saved, listing, title, note)
+    return ChatParts(box, shown, saved, listing, title, note, examples, shown_examples)
+
+
+def _examples(app: ChatApp, textbox: Any) -> tuple[gr.Dataset, gr.State]:
+    """Example questions about the selected collection's documents (``example_events``
+    keeps them so); a click puts one in the question box, to send or edit first."""
+    update, questions = app.example_view()
+    examples = gr.Dataset(
+        components=[textbox],
+        samples=update["samples"],
+        visible=update["visible"],
+        label="Example questions",
+        samples_per_page=MAX_EXAMPLES,
+        elem_id="docqa-examples",
+    )
+    examples.click(_example_text, [examples], [textbox], api_visibility="private", queue=False)
+    return examples, gr.State(questions)
+
+
+def _example_text(sample: list[Any] | None) -> Any:
+    return str(sample[0]) if sample else gr.skip()
 
 
 @dataclass
@@ -192,6 +215,19 @@ def collection_events(app: ChatApp, demo: gr.Blocks, chat: ChatParts, view: list
     demo.load(handlers.selector, None, [selector], **private)  # made since the page was built
 
 
+def example_events(app: ChatApp, demo: gr.Blocks, chat: ChatParts, changed: list[Any]) -> None:
+    """Keep the example questions about the selected collection's documents: when the page
+    loads, when another collection is selected, and after every event that can change its
+    documents (``changed``: uploads, removals, reingests and the sync poll, which sees a
+    watched folder's changes). Unchanged questions are not sent again."""
+    quiet = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    io = ([chat.box.selector, chat.shown_examples], [chat.examples, chat.shown_examples])
+    demo.load(app.example_view, *io, **quiet)
+    chat.box.selector.change(app.example_view, *io, **quiet)
+    for event in changed:
+        event.then(app.example_view, *io, **quiet)
+
+
 def _answer_settings(app: ChatApp) -> list[Any]:
     """The chat's extra inputs (not rendered yet): passages to answer from, and the
     answering backend (shown only when there is a choice)."""
@@ -233,7 +269,6 @@ def _chat_interface(app: ChatApp, inputs: list[Any], outputs: list[Any]) -> gr.C
         additional_inputs=inputs,
         additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
         additional_outputs=outputs,
-        examples=[[q, None, None, None, None] for q in EXAMPLES],
         api_name="chat",
         api_description="Ask a question; returns the answer with [n] markers, "
         "the sources panel, the retrieval trace and the answer as JSON.",
@@ -312,12 +347,13 @@ def _feedback_box(
 
 def documents_tab(
     app: ChatApp, demo: gr.Blocks, header: gr.Markdown, collection: gr.Dropdown
-) -> tuple[list[Any], gr.Column, gr.Markdown]:
+) -> tuple[list[Any], gr.Column, gr.Markdown, list[Any]]:
     """The selected collection's documents, uploads, removal and a manual reingest; each
     change reingests in the background and refreshes the table, the removable list and the
     header. Returns ((table, removable documents, header, sync line), the editing controls,
-    the note readers see instead): with accounts both start hidden and the page load shows
-    the one for the user's role."""
+    the note readers see instead, the events after which the documents may have changed):
+    with accounts the controls and the note start hidden and the page load shows the one
+    for the user's role."""
     rows, _, _ = app.documents_view()
     gr.Markdown(
         "The documents the chat answers from, in the collection chosen in the Chat tab. "
@@ -345,7 +381,7 @@ def documents_tab(
     view = [table, remove_choice, header]
     sync = gr.Markdown(app.sync_line(), elem_id="docqa-sync")
     seen = gr.State(None)
-    gr.Timer(SYNC_POLL_S).tick(
+    polled = gr.Timer(SYNC_POLL_S).tick(
         app.sync_view,
         [seen, collection],
         [sync, *view, seen],
@@ -353,11 +389,11 @@ def documents_tab(
         queue=False,
         show_progress="hidden",
     )
-    files.upload(app.upload, [files, collection], [status, *view, files], **_REINGEST)
-    remove.click(app.remove, [remove_choice, collection], [status, *view], **_REINGEST)
-    reingest.click(app.reingest, [collection], [status, *view], **_REINGEST)
+    uploaded = files.upload(app.upload, [files, collection], [status, *view, files], **_REINGEST)
+    removed = remove.click(app.remove, [remove_choice, collection], [status, *view], **_REINGEST)
+    redone = reingest.click(app.reingest, [collection], [status, *view], **_REINGEST)
     demo.load(app.documents_view, [collection], view, api_visibility="private", queue=False)
-    return [*view, sync], editing, reader_note
+    return [*view, sync], editing, reader_note, [uploaded, removed, redone, polled]
 
 
 def _document_controls(app: ChatApp) -> tuple[gr.File, gr.Button, gr.Dropdown, gr.Button]:

@@ -20,7 +20,9 @@ from chatbot.chain import Chatbot
 from chatbot.types import Answer
 from chatbot.web.config import WebSettings
 from chatbot.web.documents import DocumentsFolder
+from chatbot.web.examples import collection_examples
 from ingest import (
+    DocIndex,
     DocRecord,
     IndexDamagedError,
     IndexMissingError,
@@ -150,6 +152,7 @@ class ChatService:
         self._bots: dict[str, Chatbot] = {}
         self.missing = ""
         self.damaged = ""  # the one-line error when the index cannot be read
+        self._examples: tuple[DocIndex, int, list[str]] | None = None  # index, generation
         self._job_cond = threading.Condition()
         self._status = ReingestStatus()
         self._finished = ReingestStatus()  # as the latest reingest left it
@@ -271,6 +274,25 @@ class ChatService:
             except IndexDamagedError as exc:
                 self._mark_damaged(exc)
                 return []
+
+    def examples(self) -> list[str]:
+        """Example questions about the collection's documents (``chatbot.web.examples``),
+        worked out again only when the index has changed."""
+        with self._lock.reading():
+            if not self._bots:
+                return []
+            index = self._bots[self.settings.chat.answerer].index
+            try:
+                generation = index.generation()
+                cached = self._examples
+                if cached is not None and cached[0] is index and cached[1] == generation:
+                    return list(cached[2])
+                questions = collection_examples(index)
+            except IndexDamagedError as exc:
+                self._mark_damaged(exc)
+                return []
+            self._examples = (index, generation, questions)
+            return list(questions)
 
     def removable(self) -> list[str]:
         """Sources that can be removed in the app: those in the documents folder."""

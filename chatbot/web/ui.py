@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from chatbot.answer_text import passage_label
+from chatbot.answer_text import DECLINED_NOTE, decline_reason, passage_label
 from chatbot.types import Answer, Citation, Passage
 
 # Our own markup in chat messages; ``plain_text`` removes it again for the chain's history.
@@ -289,11 +289,16 @@ def _score(value: float | None, rank: int | None) -> str:
 
 
 def trace_html(answer: Answer | None) -> str:
-    """The standalone query, the retrieved passages with their scores and ranks, the
-    timings: why the answer came out as it did."""
+    """The standalone query, for a declined answer why it was declined (the answer itself
+    only says the documents don't say), the retrieved passages with their scores and ranks,
+    the timings: why the answer came out as it did."""
     if answer is None:
         return '<div class="docqa-trace docqa-empty">No question asked yet.</div>'
     t = answer.trace
+    declined = ""
+    if answer.declined:
+        reason = decline_reason(t.notes) or "no reason recorded"
+        declined = f'<p class="docqa-declined-why"><b>Declined:</b> {esc(reason)}</p>'
     rows = "".join(
         "<tr>"
         f"<td>{p.n}</td>"
@@ -306,10 +311,11 @@ def trace_html(answer: Answer | None) -> str:
         for p in t.passages
     )
     timings = ", ".join(f"{esc(stage)} {ms:.0f} ms" for stage, ms in t.timings_ms.items())
-    notes = "".join(f"<li>{esc(n)}</li>" for n in t.notes)
+    notes = "".join(f"<li>{esc(n)}</li>" for n in t.notes if not n.startswith(DECLINED_NOTE))
     return (
         '<div class="docqa-trace">'
         f"<p><b>Standalone query:</b> {esc(t.standalone_query)}</p>"
+        f"{declined}"
         f"<p><b>Backend:</b> {esc(answer.backend)}</p>"
         '<table class="docqa-trace-table"><thead><tr><th>n</th><th>passage</th>'
         "<th>dense (rank)</th><th>BM25 (rank)</th><th>fused</th></tr></thead>"
