@@ -61,14 +61,20 @@ if TYPE_CHECKING:
     from eval.dataset import EvalCase
     from ingest import DocIndex
 
-SET_NAMES = ("squad", "multihop", "natural", "seeds", "offtopic")
+SET_NAMES = ("squad", "multihop", "natural", "seeds", "policy", "offtopic")
 # corpus name (as eval sets' ``corpus`` field names it) -> short label
-CORPUS_LABELS = {"squad_v2": "squad", "multihop_rag": "multihop", "seeds": "seeds"}
+CORPUS_LABELS = {
+    "squad_v2": "squad",
+    "multihop_rag": "multihop",
+    "seeds": "seeds",
+    "policy": "policy",
+}
 OFFTOPIC_CORPORA = ("seeds", "squad_v2", "multihop_rag")
 DEFAULT_SWEEP = "min_support=0.1,0.15,0.2,0.25,0.3,0.35,0.4"
 DEFAULT_CACHE = ROOT / "bench" / "out" / "answer_quality"
 NATURAL = ROOT / "eval" / "sets" / "natural.jsonl"
 SEEDS_SET = ROOT / "eval" / "sets" / "seeds.jsonl"
+POLICY_SET = ROOT / "eval" / "sets" / "policy.jsonl"  # over eval/sets/policy/docs
 OFFTOPIC = ROOT / "eval" / "sets" / "offtopic.jsonl"
 MULTIHOP_TYPES = ("comparison_query", "inference_query", "temporal_query", "null_query")
 
@@ -100,6 +106,8 @@ def shared_dir(flag: Path | None) -> Path:
 def corpus_docs(corpus: str, shared: Path) -> Path:
     if corpus == "seeds":
         return ROOT / "seeds"
+    if corpus == "policy":
+        return ROOT / "eval" / "sets" / "policy" / "docs"
     return shared / "eval-data" / corpus / "docs"
 
 
@@ -127,6 +135,8 @@ def load_asks(names: Sequence[str], shared: Path, limit: int | None) -> tuple[li
             asks += [Ask(name, corpus, c) for c in sample(load_set(path), limit)]
         elif name == "seeds":
             asks += [Ask(name, "seeds", c) for c in sample(load_set(SEEDS_SET), limit)]
+        elif name == "policy":
+            asks += [Ask(name, "policy", c) for c in sample(load_set(POLICY_SET), limit)]
         elif name == "natural":
             if not NATURAL.exists():
                 notes.append(f"natural: skipped, {NATURAL} does not exist (yet)")
@@ -326,6 +336,8 @@ def print_sets(p: Pass, names: list[str], k: int) -> dict[str, Any]:
         ),
         row("answered when answerable", lambda f: f[m]["answered_when_answerable"]),
         row("contains gold (all answerable)", lambda f: f[m]["answer_contains"]),
+        row("short answer EM", lambda f: f[m].get("short_em")),
+        row("short answer F1", lambda f: f[m].get("short_f1")),
         row("every evidence doc cited", lambda f: f[m]["evidence_docs_cited"]),
         row("declined when unanswerable", lambda f: f[m]["refusal_recall"]),
         row(f"hits@{min(5, k)}, retrieval order", lambda f: f[m][f"hits@{min(5, k)}"]),

@@ -16,6 +16,7 @@ from chatbot.answer_text import (
     PARTS_FRAMING,
     YES_NO_FRAMING,
     closest_citation,
+    decline_note,
     decline_text,
     document_name,
     source_label,
@@ -27,6 +28,7 @@ from chatbot.config import ChatSettings
 from chatbot.extractive import Selection
 from chatbot.question import QuestionShape
 from chatbot.question import shape as question_shape
+from chatbot.reader.model_dir import reader_folder
 from chatbot.relevance import CorpusStats
 from chatbot.sentences import content_terms
 from chatbot.similarity import SentenceSimilarity
@@ -35,6 +37,7 @@ from chatbot.types import Answer, Passage, Trace
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from chatbot.reader.onnx_reader import OnnxReader
     from ingest import DocIndex
 
 logger = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ class Turn:
     shape: QuestionShape | None = None
     stats: CorpusStats | None = None
     framing: list[str] = field(default_factory=list)  # the answerer's own lines, not claims
+    reader: dict | None = None  # the reader model's decision, for the trace
     answer: Answer | None = None
 
     @property
@@ -114,6 +118,8 @@ class Chatbot:
         self.retriever = HybridRetriever(self.index, settings)
         self._similarity = SentenceSimilarity(self.index.embeddings)
         self.backend = settings.answerer
+        self._reader_dir = reader_folder(settings.reader) if self.backend == "extractive" else None
+        self._reader: OnnxReader | None = None
         self._chat_model = chat_model
         if chat_model is None and self.backend != "extractive":
             from chatbot.generative import make_chat_model
@@ -125,6 +131,22 @@ class Chatbot:
                 timeout=settings.llm_timeout,
             )
         self.chain: Runnable = build_chain(self)
+
+    @property
+    def reader(self) -> OnnxReader:
+        """The reader model, loaded on first use (one per process and folder)."""
+        if self._reader is None:
+            from chatbot.reader.onnx_reader import get_reader
+
+            assert self._reader_dir is not None
+            self._reader = get_reader(self._reader_dir, threads=self.settings.reader_threads)
+        return self._reader
+
+    @property
+    def reader_threshold(self) -> float:
+        if self.settings.reader_threshold.strip():
+            return float(self.settings.reader_threshold)
+        return float(self.reader.config.get("threshold", 0.0))
 
     # ---- stages: each reads and writes the one ``Turn``
     def _condense(self, turn: Turn) -> Turn:
@@ -189,6 +211,9 @@ class Chatbot:
             return
         passages = rerank(condensed.query, turn.passages, self.settings)
         turn.passages = passages
+        if self._reader_dir is not None:
+            self._answer_reader(turn, condensed, shape)
+            return
         selection = extract(
             turn.question,
             passages,
@@ -217,6 +242,33 @@ class Chatbot:
         if selection.short_answer:
             turn.raw_text = f"{selection.short_answer} [1].\n\n{turn.raw_text}"
         turn.short_answer = selection.short_answer
+
+    def _answer_reader(self, turn: Turn, condensed: Condensed, shape: QuestionShape) -> None:
+        """The reader model's best span, bold, with its sentence quoted and cited; or "the
+        documents don't say" when no span clears the calibrated margin."""
+        from chatbot.reader.answer import choose
+
+        question = condensed.query if condensed.rewritten else turn.question
+        choice = choose(self.reader, question, turn.passages, self.reader_threshold, shape)
+        turn.reader = choice.decision
+        if choice.declined:
+            margin = choice.decision.get("margin")
+            turn.declined = True
+            turn.reason = (
+                "the reader model found no answer in the passages"
+                + (f" (best margin {margin:.2f} < {self.reader_threshold:.2f})" if margin else "")
+            )
+            turn.raw_text = decline_text(turn.reason, turn.passages)
+            return
+        quoted = [(q.passage, q.start, q.end) for q in choice.quotes]
+        several = len({q.passage.source for q in choice.quotes}) > 1
+        lines = []
+        if shape.multi_part and several:
+            lines.append(YES_NO_FRAMING if shape.yes_no else PARTS_FRAMING)
+        _quote(turn, quoted, lines, labelled=several)
+        if choice.short_answer:
+            turn.raw_text = f"**{choice.short_answer}** [1]\n\n{turn.raw_text}"
+        turn.short_answer = choice.short_answer
 
     def _summarize(self, turn: Turn, shape: QuestionShape) -> None:
         """Quote the most central sentences of the best-matching document, in order."""
@@ -258,6 +310,7 @@ class Chatbot:
         t = time.perf_counter()
         passages = turn.passages
         if turn.declined:
+            turn.notes.append(decline_note(turn.reason))
             text = turn.raw_text
             if self._chat_model is not None:
                 text = decline_text(turn.reason, passages)
@@ -287,6 +340,7 @@ class Chatbot:
                 passages=passages,
                 timings_ms=turn.timings,
                 notes=turn.notes,
+                reader=turn.reader,
             ),
         )
         return turn

@@ -33,6 +33,21 @@ class ChatSettings(EnvSettings):
         "'extractive' (offline default), 'provider:model' for a chat model "
         "(e.g. 'openai:gpt-4o-mini', 'ollama:llama3.1'), or 'fake'.",
     )
+    reader: str = _field(
+        "rules",
+        "How the offline answerer decides: 'packaged' (the reader model shipped in "
+        "chatbot/reader/model: reads the question with each passage, quotes the best answer "
+        "span, declines when no span beats 'no answer' by reader_threshold), 'rules' (word "
+        "coverage and refusal rules only), or a folder holding reader.json and its ONNX file.",
+    )
+    reader_threshold: str = _field(
+        "",
+        "Margin (span score minus no-answer score) a reader's span needs to be answered; "
+        "empty: the value calibrated with the model (its reader.json).",
+    )
+    reader_threads: int = _field(
+        1, "CPU threads of the reader model (0: ONNX Runtime's default, one per core)."
+    )
     llm_base_url: str = _field("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
     llm_api_key: str = _field("", "API key for the chat model, if it needs one.")
     llm_timeout: float = _field(60.0, "Seconds before a chat-model request is abandoned.")
@@ -102,6 +117,15 @@ class ChatSettings(EnvSettings):
         for name in ("k", "fetch_k", "per_doc_cap", "rrf_k", "max_question_chars", "compound_k"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.reader_threshold.strip():
+            try:
+                float(self.reader_threshold)
+            except ValueError:
+                raise SettingsError(
+                    f"reader_threshold must be a number or empty, got {self.reader_threshold!r}"
+                ) from None
+        if self.reader_threads < 0:
+            raise SettingsError(f"reader_threads must be 0 or more, got {self.reader_threads}")
         if self.torch_threads < 0:
             raise SettingsError(f"torch_threads must be 0 or more, got {self.torch_threads}")
         if self.fetch_k < self.k:

@@ -130,6 +130,9 @@ class Trace:
     passages: list[Passage] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The reader model's decision, when it answered: its best span, that span's score, the
+    # no-answer score, their margin and the threshold ("declined" when the margin fell short).
+    reader: dict[str, Any] | None = None
 
 
 @dataclass
