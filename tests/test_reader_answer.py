@@ -1,0 +1,127 @@
+"""How the reader's spans become an answer (``chatbot.reader.answer.choose``), with a scripted
+reader standing in for the model: the best margin wins, below the threshold it declines, the
+quote is the span's sentence, a compound question quotes one span per document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatbot.question import shape
+from chatbot.reader.answer import choose, sentence_around
+from chatbot.reader.model_dir import reader_folder
+from chatbot.reader.onnx_reader import Span
+from chatbot.types import Passage
+from ingest import SettingsError
+
+
+def passage(n: int, text: str, source: str) -> Passage:
+    return Passage(
+        chunk_id=f"c{n}", text=text, source=source, title=source, start=0, end=len(text), n=n
+    )
+
+
+class Scripted:
+    """Returns, for each passage, the span and margin its script names for the question."""
+
+    def __init__(self, script: dict[str, dict[int, tuple[str, float]]]) -> None:
+        self.script = script
+        self.asked: list[str] = []
+
+    def read(self, question: str, passages: list[str]) -> list[Span | None]:
+        self.asked.append(question)
+        out: list[Span | None] = []
+        for i, text in enumerate(passages):
+            found = self.script.get(question, {}).get(i)
+            if found is None:
+                out.append(Span(i, 0, 4, text[:4], 0.0, 5.0))
+                continue
+            span, margin = found
+            a = text.index(span)
+            out.append(Span(i, a, a + len(span), span, margin + 1.0, 1.0))
+        return out
+
+
+HANDBOOK = [
+    passage(
+        1,
+        "Vacation. Every employee gets 20 days of vacation a year. Unused days roll "
+        "over up to a cap of 27 days.",
+        "leave.md",
+    ),
+    passage(
+        2,
+        "Expenses are paid back within 30 days. Receipts are needed for all claims.",
+        "expenses.md",
+    ),
+]
+
+
+def test_the_best_margin_is_answered_in_bold_with_its_sentence() -> None:
+    q = "how much vacation do I get?"
+    reader = Scripted({q: {0: ("20 days", 6.0), 1: ("30 days", 2.0)}})
+    choice = choose(reader, q, HANDBOOK, threshold=1.5)
+    assert not choice.declined and choice.short_answer == "20 days"
+    (quote,) = choice.quotes
+    assert quote.passage.source == "leave.md"
+    assert quote.passage.text[quote.start : quote.end] == (
+        "Every employee gets 20 days of vacation a year."
+    )
+    assert choice.decision["margin"] == 6.0 and choice.decision["declined"] is False
+
+
+def test_no_span_above_the_threshold_declines_with_the_margin_in_the_decision() -> None:
+    q = "Is there a gym membership reimbursement?"
+    reader = Scripted({q: {1: ("paid back", 0.4)}})
+    choice = choose(reader, q, HANDBOOK, threshold=1.5)
+    assert choice.declined and not choice.quotes
+    assert choice.decision["declined"] is True and choice.decision["margin"] == 0.4
+
+
+def test_a_yes_no_question_quotes_without_a_bold_span() -> None:
+    q = "Are expenses paid back?"
+    reader = Scripted({q: {1: ("within 30 days", 4.0)}})
+    choice = choose(reader, q, HANDBOOK, threshold=1.0, shape=shape(q))
+    assert not choice.declined and choice.short_answer is None
+    assert choice.quotes[0].passage.source == "expenses.md"
+
+
+def test_a_compound_question_quotes_each_part_from_its_own_document() -> None:
+    q = "How many vacation days do I get, and how fast are expenses paid back?"
+    s = shape(q)
+    assert s.multi_part
+    script = {part: {} for part in s.parts}
+    first, second = s.parts[0], s.parts[1]
+    script[first] = {0: ("20 days", 5.0), 1: ("30 days", 2.0)}
+    script[second] = {1: ("within 30 days", 4.0), 0: ("27 days", 1.0)}
+    script[q] = {0: ("20 days", 5.0), 1: ("within 30 days", 3.0)}
+    choice = choose(Scripted(script), q, HANDBOOK, threshold=1.5, shape=s)
+    assert [qt.passage.source for qt in choice.quotes] == ["leave.md", "expenses.md"]
+    assert choice.short_answer is None  # two quotes: no single short answer
+
+
+def test_sentence_around_a_span_crossing_sentences() -> None:
+    text = "First one. Second has 20 days. Third."
+    a = text.index("20")
+    assert text[slice(*sentence_around(text, a, a + 7))] == "Second has 20 days."
+    b = text.index("Third")
+    assert text[slice(*sentence_around(text, a, b + 5))] == "Second has 20 days. Third."
+
+
+def test_the_reader_setting_names_a_missing_folder(tmp_path: Path) -> None:
+    assert reader_folder("rules") is None
+    with pytest.raises(SettingsError, match="no reader.json in .*nowhere"):
+        reader_folder(str(tmp_path / "nowhere"))
+
+
+def test_between_the_thresholds_the_choice_is_deferred_to_the_rules() -> None:
+    q = "how much vacation do I get?"
+    reader = Scripted({q: {0: ("20 days", 2.0)}})
+    unsure = choose(reader, q, HANDBOOK, threshold=-3.0, confident=4.0)
+    assert unsure.deferred and not unsure.declined and not unsure.quotes
+    assert unsure.decision["deferred"] is True and unsure.decision["declined"] is False
+    sure = choose(reader, q, HANDBOOK, threshold=-3.0, confident=1.5)
+    assert not sure.deferred and sure.short_answer == "20 days"
+    no = choose(Scripted({}), q, HANDBOOK, threshold=-3.0, confident=4.0)
+    assert no.declined and no.decision["margin"] == -5.0
