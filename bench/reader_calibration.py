@@ -1,11 +1,13 @@
 """Calibrate the reader's threshold on the mixture of sets, and compare it with the rules.
 
-One pass through ``Chatbot.answer`` with the reader answering everything (threshold -1e9)
+One pass through ``Chatbot.answer`` with the reader answering everything (thresholds -1e9)
 records each question's best margin (span score minus no-answer score); a threshold t then
 answers exactly the questions whose margin is at least t, so every t's figures come from that
 one pass. The threshold chosen maximises the mean over sets of each set's balanced score:
 (right answers among answerable + declines among unanswerable) / 2 (off-topic: declines).
-``--rules`` adds a pass of the rules answerer for the side-by-side table.
+A pass of the rules answerer then gives the curve of the two thresholds the chatbot uses
+(decline below LOW, the reader answers from HIGH, the rules decide in between); ``--rules``
+adds a pass at the thresholds in reader.json, printed beside the rules' figures.
 
     python bench/reader_calibration.py [--sets all] [--rules] [--reader DIR] [--json F]
 
@@ -53,6 +55,31 @@ def figures_at(rows: list[dict[str, Any]], t: float) -> dict[str, float | None]:
     return out
 
 
+def hybrid_at(
+    rows: list[dict[str, Any]], rules: list[dict[str, Any]], low: float, high: float
+) -> dict[str, float | None]:
+    """Figures when margins below ``low`` decline, from ``high`` the reader's answer stands,
+    and in between the rules' answer or decline does."""
+    by_id = {(r["group"], r["id"]): r for r in rules}
+    answerable = [r for r in rows if r["gold"]["answerable"]]
+    unanswerable = [r for r in rows if not r["gold"]["answerable"]]
+
+    def outcome(r: dict[str, Any]) -> tuple[bool, bool]:
+        margin, rule = r.get("reader_margin"), by_id[(r["group"], r["id"])]
+        if margin is None or low <= margin < high:
+            return not rule["declined"], bool(rule["scores"].get("answer_contains"))
+        return margin >= high, bool(r["scores"].get("answer_contains"))
+
+    out: dict[str, float | None] = {
+        "answered": _share(sum(outcome(r)[0] for r in answerable), len(answerable)),
+        "right": _share(sum(all(outcome(r)) for r in answerable), len(answerable)),
+        "declined": _share(sum(not outcome(r)[0] for r in unanswerable), len(unanswerable)),
+    }
+    parts = [v for v in (out["right"], out["declined"]) if v is not None]
+    out["balanced"] = sum(parts) / len(parts) if parts else None
+    return out
+
+
 def _share(num: int, den: int) -> float | None:
     return num / den if den else None
 
@@ -81,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     corpora = aq.open_corpora(needed, shared, settings.index, args.cache, False)
     for note in notes:
         print(f"note: {note}")
-    reader = settings.replace(reader=args.reader, reader_threshold="-1e9")
+    reader = settings.replace(reader=args.reader, reader_threshold="-1e9", reader_confident="-1e9")
     aq.warm_up(corpora, reader)
     open_pass = aq.run_pass(asks, corpora, reader, "reader, threshold -inf")
     groups = sorted({r["set"] for rows in open_pass.rows.values() for r in rows})
@@ -93,12 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         curve.append((t, sum(scores) / len(scores), per))
     best_t, best_score, best_per = max(curve, key=lambda c: c[1])
     print(f"\n== threshold curve (mean balanced score over {', '.join(groups)})")
-    head = ["t", "mean", *(f"{g} right/decl" for g in groups)]
+    head = ["t", "mean", *(f"{g} ans/right/decl" for g in groups)]
     lines = []
     for t, score, per in curve:
         if t * 2 != int(t * 2):
             continue
-        cells = [f"{per[g]['right'] or 0:.2f}/{per[g]['declined'] or 0:.2f}" for g in groups]
+        cells = [
+            "/".join(f"{per[g][k] or 0:.2f}" for k in ("answered", "right", "declined"))
+            for g in groups
+        ]
         lines.append([f"{t:+.2f}", f"{score:.3f}", *cells])
     print(aq.table(head, lines))
     print(f"\nchosen threshold {best_t:+.2f} (mean balanced {best_score:.3f})")
@@ -108,15 +138,36 @@ def main(argv: list[str] | None = None) -> int:
         "per_set_at_threshold": best_per,
         "curve": [(t, s) for t, s, _ in curve],
     }
+    payload["rows"] = aq._rows_for_json(open_pass)
+    rules_pass = aq.run_pass(asks, corpora, settings.replace(reader="rules"), "rules")
+    pairs = []
+    for low in [x / 2 for x in range(-12, 1)]:
+        for high in [x / 2 for x in range(0, 13)]:
+            per = {g: hybrid_at(by_set[g], rules_pass.by_set(g), low, high) for g in groups}
+            scores = [f["balanced"] for f in per.values() if f["balanced"] is not None]
+            pairs.append((sum(scores) / len(scores), low, high, per))
+    pairs.sort(key=lambda p: -p[0])
+    print("\n== reader and rules together: decline below LOW, the reader answers from HIGH, the")
+    print("   rules decide in between (the 10 best pairs; ans/right/decl per set)")
+    lines = [
+        [
+            f"{low:+.1f}",
+            f"{high:+.1f}",
+            f"{score:.3f}",
+            *(
+                "/".join(f"{per[g][k] or 0:.2f}" for k in ("answered", "right", "declined"))
+                for g in groups
+            ),
+        ]
+        for score, low, high, per in pairs[:10]
+    ]
+    print(aq.table(["low", "high", "mean", *groups], lines))
+    payload["hybrid_best"] = pairs[0][:3]
     if args.rules:
-        rules_pass = aq.run_pass(asks, corpora, settings.replace(reader="rules"), "rules")
-        chosen = aq.run_pass(
-            asks, corpora, settings.replace(reader=args.reader, reader_threshold=str(best_t)),
-            f"reader at {best_t:+.2f}",
-        )
+        chosen = aq.run_pass(asks, corpora, settings.replace(reader=args.reader), "reader")
         print("\n== rules answerer")
         payload["rules"] = aq.print_sets(rules_pass, groups, settings.k)
-        print(f"\n== reader at threshold {best_t:+.2f}")
+        print("\n== reader, at the thresholds in its reader.json (or DOCQA_READER_* settings)")
         payload["reader"] = aq.print_sets(chosen, groups, settings.k)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

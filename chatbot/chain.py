@@ -143,10 +143,12 @@ class Chatbot:
         return self._reader
 
     @property
-    def reader_threshold(self) -> float:
-        if self.settings.reader_threshold.strip():
-            return float(self.settings.reader_threshold)
-        return float(self.reader.config.get("threshold", 0.0))
+    def reader_thresholds(self) -> tuple[float, float]:
+        """(decline below, answer from): the settings', else the model's calibrated pair."""
+        config = self.reader.config
+        low = self.settings.reader_threshold.strip() or config.get("threshold", 0.0)
+        high = self.settings.reader_confident.strip() or config.get("confident", low)
+        return float(low), max(float(low), float(high))
 
     # ---- stages: each reads and writes the one ``Turn``
     def _condense(self, turn: Turn) -> Turn:
@@ -211,8 +213,7 @@ class Chatbot:
             return
         passages = rerank(condensed.query, turn.passages, self.settings)
         turn.passages = passages
-        if self._reader_dir is not None:
-            self._answer_reader(turn, condensed, shape)
+        if self._reader_dir is not None and self._answer_reader(turn, condensed, shape):
             return
         selection = extract(
             turn.question,
@@ -243,23 +244,27 @@ class Chatbot:
             turn.raw_text = f"{selection.short_answer} [1].\n\n{turn.raw_text}"
         turn.short_answer = selection.short_answer
 
-    def _answer_reader(self, turn: Turn, condensed: Condensed, shape: QuestionShape) -> None:
-        """The reader model's best span, bold, with its sentence quoted and cited; or "the
-        documents don't say" when no span clears the calibrated margin."""
+    def _answer_reader(self, turn: Turn, condensed: Condensed, shape: QuestionShape) -> bool:
+        """The reader model reads the question with every passage. Below the calibrated
+        threshold it declines ("the documents don't say"); from the confident margin up it
+        answers with its best span, bold, and the sentence that holds it, quoted and cited;
+        in between it returns False and the rules answer or decline."""
         from chatbot.reader.answer import choose
 
         question = condensed.query if condensed.rewritten else turn.question
-        choice = choose(self.reader, question, turn.passages, self.reader_threshold, shape)
+        threshold, confident = self.reader_thresholds
+        choice = choose(self.reader, question, turn.passages, threshold, shape, confident)
         turn.reader = choice.decision
+        if choice.deferred:
+            return False
         if choice.declined:
             margin = choice.decision.get("margin")
             turn.declined = True
-            turn.reason = (
-                "the reader model found no answer in the passages"
-                + (f" (best margin {margin:.2f} < {self.reader_threshold:.2f})" if margin else "")
+            turn.reason = "the reader model found no answer in the passages" + (
+                f" (best margin {margin:.2f} < {threshold:.2f})" if margin is not None else ""
             )
             turn.raw_text = decline_text(turn.reason, turn.passages)
-            return
+            return True
         quoted = [(q.passage, q.start, q.end) for q in choice.quotes]
         several = len({q.passage.source for q in choice.quotes}) > 1
         lines = []
@@ -269,6 +274,7 @@ class Chatbot:
         if choice.short_answer:
             turn.raw_text = f"**{choice.short_answer}** [1]\n\n{turn.raw_text}"
         turn.short_answer = choice.short_answer
+        return True
 
     def _summarize(self, turn: Turn, shape: QuestionShape) -> None:
         """Quote the most central sentences of the best-matching document, in order."""

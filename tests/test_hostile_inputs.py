@@ -252,8 +252,14 @@ def test_offline_answerer_only_quotes_an_injected_document(injected: WebSettings
     for line in answer.text.split("\n"):
         if "HACKED" not in line:
             continue
-        # Quoted, with its citation; never HACKED said in the answer's own voice.
-        assert line.startswith("> ") and re.search(r"\[\d+\]\s*$", line), answer.text
+        # Quoted, with its citation, or the reader's short answer: a bold span of the cited
+        # quote; never HACKED said in the answer's own voice.
+        assert re.search(r"\[\d+\]\s*$", line), answer.text
+        bold = re.fullmatch(r"\*\*(.+)\*\* \[(\d+)\]", line.strip())
+        if bold:
+            assert bold.group(1) in answer.citations[int(bold.group(2)) - 1].quote
+        else:
+            assert line.startswith("> "), answer.text
     assert answer.text.strip() not in ("HACKED", "HACKED.")
     assert not re.match(r"\s*HACKED\b", answer.text)
 

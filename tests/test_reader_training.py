@@ -160,7 +160,7 @@ def test_a_tiny_training_run_lowers_the_loss_and_exports_matching_onnx(tmp_path:
     report = train(
         qa_dir(tmp_path, copies=8),
         tmp_path / "run",
-        scale=0.0,
+        scale=1.0,
         batch_size=8,
         lr=2e-4,
         neighbours=False,

@@ -19,6 +19,12 @@ __all__ = ["ReaderChoice", "ReaderQuote", "choose", "sentence_around"]
 
 # A compound answer quotes at most this many passages, one per document.
 COMPOUND_QUOTES = 5
+# Passages come best first (the retriever's order, reranked); choosing the span to quote, each
+# place down the list costs this much margin, so a close call goes to the better passage.
+RANK_PENALTY = 1.0
+# A second passage's span is quoted too when its margin clears the threshold and comes within
+# this much of the chosen one (as the rules quote other sentences scoring nearly as high).
+SECOND_QUOTE_GAP = 2.0
 # Longer spans are quoted in their sentence but not repeated in bold as the short answer.
 SHORT_ANSWER_WORDS = 12
 
@@ -38,6 +44,7 @@ class ReaderQuote:
 @dataclass
 class ReaderChoice:
     declined: bool
+    deferred: bool = False  # unsure: between the two thresholds, the rules decide
     quotes: list[ReaderQuote] = field(default_factory=list)
     short_answer: str | None = None
     decision: dict = field(default_factory=dict)  # for the trace
@@ -66,27 +73,43 @@ def choose(
     passages: list[Passage],
     threshold: float,
     shape: QuestionShape | None = None,
+    confident: float | None = None,
 ) -> ReaderChoice:
-    """Read ``question`` against every passage and pick what to quote, or decline."""
+    """Read ``question`` against every passage and pick what to quote, or decline: below
+    ``threshold`` the best margin declines; from ``confident`` (default: ``threshold``) up
+    the reader answers; in between the choice is ``deferred`` to the caller's rules."""
+    confident = threshold if confident is None else max(confident, threshold)
     texts = [p.text for p in passages]
     spans = [s for s in reader.read(question, texts) if s is not None and s.text.strip()]
     if not spans:
         return ReaderChoice(True, decision={"declined": True, "threshold": threshold})
-    ranked = sorted(spans, key=lambda s: -s.margin)
+    ranked = sorted(spans, key=lambda s: -(s.margin - RANK_PENALTY * s.passage))
     best = ranked[0]
+    top = max(s.margin for s in spans)
     decision = {
         "span": best.text,
         "passage": passages[best.passage].n,
         "span_score": round(best.span_score, 3),
         "null_score": round(best.null_score, 3),
-        "margin": round(best.margin, 3),
+        "margin": round(top, 3),  # the decision: the best margin of any passage
         "threshold": threshold,
-        "declined": best.margin < threshold,
+        "span_margin": round(best.margin, 3),  # the quoted span's own
+        "confident": confident,
+        "declined": top < threshold,
+        "deferred": threshold <= top < confident,
         "margins": [round(s.margin, 3) for s in ranked[:5]],
     }
-    if best.margin < threshold:
+    if top < threshold:
         return ReaderChoice(True, decision=decision)
+    if top < confident:
+        return ReaderChoice(False, deferred=True, decision=decision)
     chosen: list[Span] = [best]
+    second = [
+        s
+        for s in ranked[1:]
+        if s.passage != best.passage and s.margin >= max(threshold, best.margin - SECOND_QUOTE_GAP)
+    ]
+    chosen += second[:1]
     if shape is not None and shape.multi_part:
         chosen = _per_part(reader, shape, passages, texts, ranked, threshold)
         decision["parts"] = len(shape.parts)
@@ -96,8 +119,9 @@ def choose(
         a, b = sentence_around(p.text, span.start, span.end)
         quotes.append(ReaderQuote(p, a, b, span))
     yes_no = shape is not None and shape.yes_no
-    short = None if yes_no or len(quotes) > 1 else _clean_short(best.text)
-    return ReaderChoice(False, quotes, short, decision)
+    multi = shape is not None and shape.multi_part and len(quotes) > 1
+    short = None if yes_no or multi else _clean_short(best.text)
+    return ReaderChoice(False, quotes=quotes, short_answer=short, decision=decision)
 
 
 def _per_part(

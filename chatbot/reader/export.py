@@ -156,6 +156,8 @@ def export(run: Path, to: Path = MODEL_DIR, keep_fp32: Path | None = None) -> di
         "max_tokens": report["max_tokens"],
         "stride": report["stride"],
         "threshold": old.get("threshold", DEFAULT_THRESHOLD),
+        "confident": old.get("confident", old.get("threshold", DEFAULT_THRESHOLD)),
+        "calibration": old.get("calibration", "not calibrated yet"),
         "training": {k: v for k, v in report.items() if k != "loss_curve"},
         "export": {"max_abs_logit_diff": diffs, "bytes": sizes},
     }

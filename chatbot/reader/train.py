@@ -135,6 +135,8 @@ def train(
         examples.extend(extra)
         counts["neighbour"] = made
     features = featurize(examples, featurizer, rng, typed_share=mix.typed)
+    if not features:
+        raise ValueError(f"no training examples in {data} for this sample (scale {scale})")
     with_answer = sum(1 for f in features if f.start > 0)
     logger.info(
         "%d examples -> %d windows (%d with an answer, %d without)",
@@ -155,6 +157,7 @@ def train(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
     )
     curve: list[tuple[int, float]] = []
+    every = max(1, min(25, total // 10))  # loss curve points: every 25 steps (short runs: 10)
     window, step = [], 0
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=total, desc="training the reader", unit="step")
@@ -172,7 +175,7 @@ def train(
             window.append(loss.item())
             step += 1
             bar.update(1)
-            if step % 25 == 0 or step == total:
+            if step % every == 0 or step == total:
                 curve.append((step, sum(window) / len(window)))
                 bar.set_postfix(loss=f"{curve[-1][1]:.3f}")
                 window = []
