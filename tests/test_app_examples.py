@@ -69,7 +69,8 @@ def app(tmp_path: Path, fake_settings: IngestSettings) -> ChatApp:
 def upload(app: ChatApp, tmp_path: Path, name: str, text: str, collection: str) -> None:
     path = write(tmp_path / "incoming" / name, text)
     *_, (status, *_) = app.upload([str(path)], collection)
-    assert "done: added 1" in status, status
+    # Ingested by this upload, or already by a background reingest of the folder that raced it.
+    assert "done: added 1" in status or "unchanged 1" in status, status
 
 
 def remove(app: ChatApp, source: str, collection: str) -> None:
