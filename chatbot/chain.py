@@ -232,17 +232,7 @@ class Chatbot:
             return
         by_n = {p.n: p for p in passages}
         quoted = [(by_n[s.n], s.start, s.end) for s in selection.sentences]
-        several = len({p.source for p, _, _ in quoted}) > 1
-        lines = []
-        if shape.multi_part and several:
-            if shape.yes_no:
-                lines.append(YES_NO_FRAMING)
-            else:
-                lines.append(PARTS_FRAMING)
-        _quote(turn, quoted, lines, labelled=several)
-        if selection.short_answer:
-            turn.raw_text = f"{selection.short_answer} [1].\n\n{turn.raw_text}"
-        turn.short_answer = selection.short_answer
+        _answer_with_quotes(turn, quoted, shape, selection.short_answer, "{} [1].")
 
     def _answer_reader(self, turn: Turn, condensed: Condensed, shape: QuestionShape) -> bool:
         """The reader model reads the question with every passage. Below the calibrated
@@ -266,14 +256,7 @@ class Chatbot:
             turn.raw_text = decline_text(turn.reason, turn.passages)
             return True
         quoted = [(q.passage, q.start, q.end) for q in choice.quotes]
-        several = len({q.passage.source for q in choice.quotes}) > 1
-        lines = []
-        if shape.multi_part and several:
-            lines.append(YES_NO_FRAMING if shape.yes_no else PARTS_FRAMING)
-        _quote(turn, quoted, lines, labelled=several)
-        if choice.short_answer:
-            turn.raw_text = f"**{choice.short_answer}** [1]\n\n{turn.raw_text}"
-        turn.short_answer = choice.short_answer
+        _answer_with_quotes(turn, quoted, shape, choice.short_answer, "**{}** [1]")
         return True
 
     def _summarize(self, turn: Turn, shape: QuestionShape) -> None:
@@ -421,6 +404,26 @@ def build_chain(bot: Chatbot) -> Runnable:
         | RunnableLambda(answer).with_config(run_name="answer")
         | RunnableLambda(bot._cite).with_config(run_name="cite")
     )
+
+
+def _answer_with_quotes(
+    turn: Turn,
+    quoted: list[tuple[Passage, int, int]],
+    shape: QuestionShape,
+    short_answer: str | None,
+    short_format: str,
+) -> None:
+    """The extractive answer (rules' or reader's): the quotes, labelled and framed when they
+    come from several documents for a compound question, after the short answer written with
+    ``short_format`` (its ``{}``) when there is one."""
+    several = len({p.source for p, _, _ in quoted}) > 1
+    lines = []
+    if shape.multi_part and several:
+        lines.append(YES_NO_FRAMING if shape.yes_no else PARTS_FRAMING)
+    _quote(turn, quoted, lines, labelled=several)
+    if short_answer:
+        turn.raw_text = f"{short_format.format(short_answer)}\n\n{turn.raw_text}"
+    turn.short_answer = short_answer
 
 
 def _quote(
