@@ -34,13 +34,17 @@ GRID = [x / 4 for x in range(-16, 41)]  # -4.0 .. 10.0
 
 
 def figures_at(rows: list[dict[str, Any]], t: float) -> dict[str, float | None]:
-    """Answered/right/declined shares when only margins >= t are answered."""
+    """Answered/right/declined shares when only margins >= t are answered; a question the
+    reader left to the rules (compound, or too long to read whole: no margin) keeps the
+    rules' outcome."""
     answerable = [r for r in rows if r["gold"]["answerable"]]
     unanswerable = [r for r in rows if not r["gold"]["answerable"]]
 
     def answered(r: dict[str, Any]) -> bool:
         margin = r.get("reader_margin")
-        return margin is not None and margin >= t and not r["error"]
+        if margin is None:
+            return not r["declined"] and not r["error"]
+        return margin >= t and not r["error"]
 
     def right(r: dict[str, Any]) -> bool:
         return answered(r) and bool(r["scores"].get("answer_contains"))
@@ -60,12 +64,12 @@ def hybrid_at(
 ) -> dict[str, float | None]:
     """Figures when margins below ``low`` decline, from ``high`` the reader's answer stands,
     and in between the rules' answer or decline does."""
-    by_id = {(r["group"], r["id"]): r for r in rules}
+    by_id = {_key(r): r for r in rules}
     answerable = [r for r in rows if r["gold"]["answerable"]]
     unanswerable = [r for r in rows if not r["gold"]["answerable"]]
 
     def outcome(r: dict[str, Any]) -> tuple[bool, bool]:
-        margin, rule = r.get("reader_margin"), by_id[(r["group"], r["id"])]
+        margin, rule = r.get("reader_margin"), by_id[_key(r)]
         if margin is None or low <= margin < high:
             return not rule["declined"], bool(rule["scores"].get("answer_contains"))
         return margin >= high, bool(r["scores"].get("answer_contains"))
@@ -78,6 +82,10 @@ def hybrid_at(
     parts = [v for v in (out["right"], out["declined"]) if v is not None]
     out["balanced"] = sum(parts) / len(parts) if parts else None
     return out
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (row["group"], row.get("asked_corpus") or "", str(row["id"]), str(row["line"]))
 
 
 def _share(num: int, den: int) -> float | None:
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(aq.table(["low", "high", "mean", *groups], lines))
     payload["hybrid_best"] = pairs[0][:3]
+    payload["rules_rows"] = aq._rows_for_json(rules_pass)
     if args.rules:
         chosen = aq.run_pass(asks, corpora, settings.replace(reader=args.reader), "reader")
         print("\n== rules answerer")

@@ -86,6 +86,7 @@ class Turn:
     short_answer: str | None = None
     shape: QuestionShape | None = None
     stats: CorpusStats | None = None
+    mended: dict[str, str] = field(default_factory=dict)  # misspelt term -> index term
     framing: list[str] = field(default_factory=list)  # the answerer's own lines, not claims
     reader: dict | None = None  # the reader model's decision, for the trace
     answer: Answer | None = None
@@ -184,6 +185,7 @@ class Chatbot:
             publishers=self.index.publishers(),
         )
         mended = turn.stats.corrections(content_terms(query))
+        turn.mended = mended
         if mended:
             turn.notes.append(
                 "searched for " + ", ".join(f"{a!r} as {b!r}" for a, b in mended.items())
@@ -204,7 +206,7 @@ class Chatbot:
         turn.timings["answer"] = _ms(t)
 
     def _answer_extractive(self, turn: Turn) -> None:
-        from chatbot.extractive import extract, rerank
+        from chatbot.extractive import rerank
 
         condensed = turn.condensed or condense(turn.question, [])
         shape = turn.shape or question_shape(turn.question)
@@ -215,15 +217,7 @@ class Chatbot:
         turn.passages = passages
         if self._reader_dir is not None and self._answer_reader(turn, condensed, shape):
             return
-        selection = extract(
-            turn.question,
-            passages,
-            self.settings,
-            context=condensed.context,
-            similarity=lambda _question, sentences: self._similarity(condensed.query, sentences),
-            shape=shape,
-            stats=turn.stats,
-        )
+        selection = self._select(turn, condensed, shape)
         turn.selection = selection
         if selection.declined:
             turn.declined = True
@@ -234,14 +228,29 @@ class Chatbot:
         quoted = [(by_n[s.n], s.start, s.end) for s in selection.sentences]
         _answer_with_quotes(turn, quoted, shape, selection.short_answer, "{} [1].")
 
+    def _select(self, turn: Turn, condensed: Condensed, shape: QuestionShape) -> Selection:
+        """The rules' choice of sentences from ``turn.passages``, or their refusal."""
+        from chatbot.extractive import extract
+
+        return extract(
+            turn.question,
+            turn.passages,
+            self.settings,
+            context=condensed.context,
+            similarity=lambda _question, sentences: self._similarity(condensed.query, sentences),
+            shape=shape,
+            stats=turn.stats,
+        )
+
     def _answer_reader(self, turn: Turn, condensed: Condensed, shape: QuestionShape) -> bool:
         """The reader model reads the question with every passage. Below the calibrated
         threshold it declines ("the documents don't say"); from the confident margin up it
         answers with its best span, bold, and the sentence that holds it, quoted and cited;
         in between it returns False and the rules answer or decline."""
-        from chatbot.reader.answer import choose
+        from chatbot.reader.answer import choose, mend_question
 
         question = condensed.query if condensed.rewritten else turn.question
+        question = mend_question(question, turn.mended, turn.passages)
         threshold, confident = self.reader_thresholds
         choice = choose(self.reader, question, turn.passages, threshold, shape, confident)
         turn.reader = choice.decision
@@ -253,6 +262,9 @@ class Chatbot:
             turn.reason = "the reader model found no answer in the passages" + (
                 f" (best margin {margin:.2f} < {threshold:.2f})" if margin is not None else ""
             )
+            rules = self._select(turn, condensed, shape)
+            if rules.declined:  # the rules' reason names what is missing ("never mention X")
+                turn.reason = f"{rules.reason}; {turn.reason}"
             turn.raw_text = decline_text(turn.reason, turn.passages)
             return True
         quoted = [(q.passage, q.start, q.end) for q in choice.quotes]

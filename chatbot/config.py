@@ -52,8 +52,9 @@ class ChatSettings(EnvSettings):
         "this, the rules answer or decline. Empty: the model's calibrated value.",
     )
     reader_threads: int = _field(
-        0, "CPU threads of the reader model (0: ONNX Runtime's default, one per core: ~60 ms "
-        "for five 170-token passages on 2 cores, ~120 ms on one)."
+        0,
+        "CPU threads of the reader model (0: ONNX Runtime's default, one per core: ~60 ms "
+        "for five 170-token passages on 2 cores, ~120 ms on one).",
     )
     llm_base_url: str = _field("", "Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
     llm_api_key: str = _field("", "API key for the chat model, if it needs one.")

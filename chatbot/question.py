@@ -46,7 +46,8 @@ _SPLIT_RE = re.compile(
     r"|,?\s+and\s+(?=(?:is|was|are|were|has|have|had|also|later|then)\b)",
 )
 _YES_NO_RE = re.compile(
-    r"^\s*(?:do|does|did|is|are|was|were|has|have|had|can|could|would|will|should)\b",
+    r"^\s*(?:do|does|did|is|are|am|was|were|has|have|had|can|could|would|will|should|may|"
+    r"might|must|shall|isn't|aren't|don't|doesn't|didn't|can't|won't|shouldn't)(?=\s|$)",
     re.IGNORECASE,
 )
 _COMPARE_RE = re.compile(

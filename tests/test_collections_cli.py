@@ -84,7 +84,7 @@ def test_eval_scores_an_existing_collection_as_it_is(index: Path, tmp_path, caps
     assert report["meta"]["collection"] == "festivals" and report["meta"]["docs"] == ""
     assert report["meta"]["index"]["documents"] == 1
     (row,) = report["rows"]
-    assert row["id"] == "q1" and row["answer"]["short_answer"] == "June"
+    assert row["id"] == "q1" and "June" in row["answer"]["short_answer"]
     assert [r["source"] for r in row["retrieved"]] == ["zorblat.txt"]
     assert report["metrics"]["n_questions"] == 1 and report["metrics"]["answer_contains"] == 1
     assert not cache.exists()  # no throwaway index was built

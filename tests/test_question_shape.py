@@ -208,3 +208,20 @@ def test_number_answers_are_of_the_kind_asked_for():
     ]
     props = "Bettors ask how many three-point shots a player hits, and five players start."
     assert [c.text for c in candidates(NUMBER, props, "How many players start?")] == ["five"]
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no"),
+    [
+        ("am i allowed to have a side job", True),
+        ("May I expense a new laptop?", True),
+        ("don't we get lunch on fridays", True),
+        ("must I book leave two weeks ahead?", True),
+        ("is there a gym reimbursement", True),
+        ("What is the dress code?", False),
+        ("Isabel who?", False),
+        ("Canada leave", False),
+    ],
+)
+def test_yes_no_questions_as_people_type_them(question, yes_no):
+    assert shape(question).yes_no is yes_no

@@ -93,3 +93,15 @@ def test_the_chat_process_answers_with_the_reader_without_torch(tmp_path: Path) 
     assert "20 days of vacation" in vacation["citations"][0][0]
     assert gym["declined"] and gym["text"].startswith("The documents don't say.")
     assert gym["reader"]["declined"] is True
+
+
+def test_the_reader_knows_which_questions_it_reads_whole() -> None:
+    reader = get_reader()
+    assert reader.reads_whole("how much vacation do I get?")
+    long_q = (
+        "After the Sporting News report on December 12, 2023, stating that Manchester United "
+        "are out of European competition, did the article from The Independent published on "
+        "December 13, 2023 report a different outcome for the club's season, and did the "
+        "Guardian's match report of the same week agree with either of them?"
+    )
+    assert not reader.reads_whole(long_q)

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.reader.data import Example, Mix, featurize, load_examples, typed_like_people
+from chatbot.reader.data import (
+    Example,
+    Mix,
+    as_people_type,
+    featurize,
+    keywords_only,
+    load_examples,
+    misspell,
+    typed_like_people,
+)
 from chatbot.reader.features import Featurizer, load_tokenizer
 from ingest.embeddings import model_path
 
@@ -150,6 +159,31 @@ def test_features_point_at_the_answer_tokens() -> None:
 
 def test_questions_typed_like_people() -> None:
     assert typed_like_people("How Much Vacation do I get? ") == "how much vacation do i get"
+    assert keywords_only("What caused the opioid epidemic?") == "caused opioid epidemic"
+    assert keywords_only("Who is he?") == "Who is he?"  # nothing left to search: as written
+
+
+def test_misspelt_questions_slip_one_letter_in_long_words_only() -> None:
+    rng = random.Random(5)
+    q = "Who is Jeff Sessions?"
+    seen = {misspell(q, rng) for _ in range(40)}
+    assert q not in seen and len(seen) > 5
+    for typed in seen:
+        who, is_, jeff, sessions = typed.split(" ")
+        assert (who, is_, jeff) == ("Who", "is", "Jeff")  # short words keep their letters
+        assert sessions.endswith("?") and abs(len(sessions) - len("Sessions?")) <= 1
+    assert misspell("Who is he?", rng) == "Who is he?"
+
+
+def test_the_mix_says_how_often_questions_are_typed_each_way() -> None:
+    rng = random.Random(2)
+    q = "How much vacation do I get?"
+    plain = {as_people_type(q, Mix(typed=0.0), rng) for _ in range(20)}
+    assert plain == {q}
+    mixed = [as_people_type(q, Mix(typed=0.5, typos=0.5, keywords=0.3), rng) for _ in range(200)]
+    assert any(m == "how much vacation do i get" for m in mixed)
+    assert any(m.startswith("vacation") or m.startswith("much vacation") for m in mixed)
+    assert any(len(m) != len(q) and "?" in m and m.split()[0] == "How" for m in mixed)
 
 
 @pytest.mark.model
@@ -179,3 +213,24 @@ def test_a_tiny_training_run_lowers_the_loss_and_exports_matching_onnx(tmp_path:
         model_path("all-MiniLM-L6-v2") / "tokenizer.json",
     )
     assert diffs["fp32"] < 1e-3
+
+
+def test_span_questions_are_also_asked_of_the_lone_sentence_holding_the_answer(
+    tmp_path: Path,
+) -> None:
+    mix = Mix(
+        per_source={"squad2_train": None},
+        same_title=0,
+        neighbours=0,
+        sentences=0,
+        answer_sentences=3,
+        typed=0.0,
+    )
+    examples, counts = load_examples(qa_dir(tmp_path), mix, seed=1)
+    lone = [e for e in examples if e.kind == "answer"]
+    assert lone and counts["answer-sentence"] == len(lone) <= 3
+    whole = {e.question: e.context for e in examples if e.kind == "span"}
+    for e in lone:
+        (text, start), *_ = e.answers
+        assert e.context[start : start + len(text)] == text
+        assert e.context in whole[e.question] and len(e.context) < len(whole[e.question])

@@ -1,36 +1,50 @@
 """Answering with the reader: the best span across the retrieved passages, quoted in its
 sentence, or a refusal when no span beats the no-answer score by the calibrated margin.
 
-A compound question ("Did the TechCrunch article and the Verge report both ...") reads each
-named part on its own and quotes the best span of each, one document each where another
-serves; then other documents whose span clears the margin on the whole question."""
+The reader judges questions of the kind it learnt from: one question, short enough to read
+whole. A compound question (its parts may each be answered by a different document, and
+none answers the whole), or one longer than the reader's question budget (it would read a
+cut question), is left to the rules: on the MultiHop-RAG dev set the reader's veto declined a
+quarter of such answerable questions. So is a request for what a document says on a topic
+("what did Wired say about factories?"): it asks for passages, not for a span, and the source
+it names is in the document's header, which the reader does not read."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from chatbot.question import QuestionShape
 from chatbot.reader.onnx_reader import Span
-from chatbot.sentences import split_sentences
+from chatbot.sentences import split_sentences, stem, words
 from chatbot.types import Passage
 
-__all__ = ["ReaderChoice", "ReaderQuote", "choose", "sentence_around"]
+__all__ = ["ReaderChoice", "ReaderQuote", "choose", "mend_question", "sentence_around"]
 
-# A compound answer quotes at most this many passages, one per document.
-COMPOUND_QUOTES = 5
 # Passages come best first (the retriever's order, reranked); choosing the span to quote, each
 # place down the list costs this much margin, so a close call goes to the better passage.
 RANK_PENALTY = 1.0
 # A second passage's span is quoted too when its margin clears the threshold and comes within
 # this much of the chosen one (as the rules quote other sentences scoring nearly as high).
 SECOND_QUOTE_GAP = 2.0
-# Longer spans are quoted in their sentence but not repeated in bold as the short answer.
+# "What did X say about Y", "tell me about Y", "what about Y": a topic, not one fact.
+_TOPIC_RE = re.compile(
+    r"\b(?:say|says|said|write|writes|wrote|report|reports|reported|mention|mentions|"
+    r"mentioned)\b.*\babout\b|\btell me about\b|^\s*(?:and\s+)?what about\b",
+    re.IGNORECASE,
+)
+# Longer spans are quoted in their sentence but not repeated in bold as the short answer...
 SHORT_ANSWER_WORDS = 12
+# ...unless the passage's best short span scores within this much of the long one: then it is
+# ("Who wrote the memo?" -> "Sessions", not "Sessions said in a memo ... offices").
+SHORT_SPAN_SLACK = 2.0
 
 
 class Reads(Protocol):
     def read(self, question: str, passages: list[str]) -> list[Span | None]: ...
+
+    def reads_whole(self, question: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,48 @@ def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     return min(a, start), max(b, end)
 
 
+def mend_question(question: str, mended: dict[str, str], passages: list[Passage]) -> str:
+    """The question with each word the search mended ('sesions', searched as 'session')
+    written as the passages write it ('Sessions'): the reader reads the words of the
+    question against the words of the passage, so a slip of the finger reads as a word
+    the passage lacks."""
+    if not mended:
+        return question
+    wanted = set(mended.values())
+    surface: dict[str, str] = {}
+    for p in passages:
+        for _, _, w in words(p.text):
+            term = stem(w.lower())
+            if term in wanted and term not in surface:
+                surface[term] = w
+        if len(surface) == len(wanted):
+            break
+
+    def fix(m: re.Match[str]) -> str:
+        to = mended.get(stem(m.group(0).lower()))
+        return surface.get(to, to) if to else m.group(0)
+
+    return re.sub(r"[^\W\d_]+", fix, question)
+
+
+def left_to_rules(reader: Reads, question: str, shape: QuestionShape | None) -> str:
+    """Why the reader does not judge ``question`` ("" when it does)."""
+    if shape is not None and shape.multi_part:
+        return "a compound question"
+    if _TOPIC_RE.search(question):
+        return "asks what the documents say on a topic"
+    if not reader.reads_whole(question):
+        return "longer than the reader reads"
+    return ""
+
+
+def _short_answer(span: Span) -> str | None:
+    short = _clean_short(span.text)
+    if short is None and span.short_text and span.short_score >= span.span_score - SHORT_SPAN_SLACK:
+        short = _clean_short(span.short_text)
+    return short
+
+
 def _clean_short(span: str) -> str | None:
     text = " ".join(span.split()).strip(" ,;:.")
     if not text or len(text.split()) > SHORT_ANSWER_WORDS:
@@ -79,6 +135,9 @@ def choose(
     ``threshold`` the best margin declines; from ``confident`` (default: ``threshold``) up
     the reader answers; in between the choice is ``deferred`` to the caller's rules."""
     confident = threshold if confident is None else max(confident, threshold)
+    why = left_to_rules(reader, question, shape)
+    if why:
+        return ReaderChoice(False, deferred=True, decision={"deferred": why})
     texts = [p.text for p in passages]
     spans = [s for s in reader.read(question, texts) if s is not None and s.text.strip()]
     if not spans:
@@ -110,44 +169,11 @@ def choose(
         if s.passage != best.passage and s.margin >= max(threshold, best.margin - SECOND_QUOTE_GAP)
     ]
     chosen += second[:1]
-    if shape is not None and shape.multi_part:
-        chosen = _per_part(reader, shape, passages, texts, ranked, threshold)
-        decision["parts"] = len(shape.parts)
     quotes = []
     for span in chosen:
         p = passages[span.passage]
         a, b = sentence_around(p.text, span.start, span.end)
         quotes.append(ReaderQuote(p, a, b, span))
     yes_no = shape is not None and shape.yes_no
-    multi = shape is not None and shape.multi_part and len(quotes) > 1
-    short = None if yes_no or multi else _clean_short(best.text)
+    short = None if yes_no else _short_answer(best)
     return ReaderChoice(False, quotes=quotes, short_answer=short, decision=decision)
-
-
-def _per_part(
-    reader: Reads,
-    shape: QuestionShape,
-    passages: list[Passage],
-    texts: list[str],
-    ranked: list[Span],
-    threshold: float,
-) -> list[Span]:
-    """Each part's best span (from a document not quoted yet when one clears the margin),
-    then the best span of other documents on the whole question."""
-    picked: list[Span] = []
-    used: set[str] = set()
-    for part in shape.parts:
-        part_spans = [s for s in reader.read(part, texts) if s is not None and s.text.strip()]
-        cleared = sorted((s for s in part_spans if s.margin >= threshold), key=lambda s: -s.margin)
-        fresh = [s for s in cleared if passages[s.passage].source not in used]
-        pick = (fresh or cleared or [None])[0]
-        if pick is not None and all(pick.passage != s.passage for s in picked):
-            picked.append(pick)
-            used.add(passages[pick.passage].source)
-    for span in ranked:
-        if len(picked) >= COMPOUND_QUOTES or span.margin < threshold:
-            break
-        if passages[span.passage].source not in used:
-            picked.append(span)
-            used.add(passages[span.passage].source)
-    return picked or ranked[:1]

@@ -61,6 +61,9 @@ class Mix:
     neighbours: int = 1500
     sentences: int = 1500
     typed: float = 0.25  # share of questions lower-cased without '?', as people type
+    answer_sentences: int = 0  # span questions also asked of the sentence holding the answer
+    typos: float = 0.0  # share of (typed) questions with a misspelt word or two
+    keywords: float = 0.0  # share of questions cut to their content words ("opioid epidemic")
 
     def scaled(self, factor: float) -> Mix:
         """The same proportions, ``factor`` times as many (a tiny test run, or a GPU run)."""
@@ -73,7 +76,10 @@ class Mix:
             same_title=int(self.same_title * factor),
             neighbours=int(self.neighbours * factor),
             sentences=int(self.sentences * factor),
+            answer_sentences=int(self.answer_sentences * factor),
             typed=self.typed,
+            typos=self.typos,
+            keywords=self.keywords,
         )
 
 
@@ -108,6 +114,54 @@ def _window_around(context: str, start: int, end: int, rng: random.Random) -> tu
 def typed_like_people(question: str) -> str:
     """'What is the capital of France?' -> 'what is the capital of france'."""
     return re.sub(r"\s*\?+\s*$", "", question.strip()).lower()
+
+
+def misspell(question: str, rng: random.Random, words: int = 2) -> str:
+    """Up to ``words`` words of five letters or more get one slip each (a letter dropped,
+    doubled or swapped with its neighbour), as in 'who is jef sesions'."""
+    tokens = question.split(" ")
+    cores = [t.rstrip("?.,!") for t in tokens]
+    long = [i for i, c in enumerate(cores) if len(c) >= 5 and c.isalpha()]
+    for i in rng.sample(long, min(words, len(long))):
+        t, tail = cores[i], tokens[i][len(cores[i]) :]
+        at = rng.randrange(1, len(t) - 1)
+        slip = rng.choice(("drop", "double", "swap"))
+        if slip == "swap" and t[at - 1] == t[at]:
+            slip = "drop"  # swapping 'ss' changes nothing
+        if slip == "drop":
+            t = t[:at] + t[at + 1 :]
+        elif slip == "double":
+            t = t[:at] + t[at] + t[at:]
+        else:
+            t = t[: at - 1] + t[at] + t[at - 1] + t[at + 1 :]
+        tokens[i] = t + tail
+    return " ".join(tokens)
+
+
+_QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how is are was were do does did the a an of in on"
+    " to for by at with from and or as be been it its this that there their can could should"
+    " would will much many i me my we our you your".split()
+)
+
+
+def keywords_only(question: str) -> str:
+    """'What caused the opioid epidemic?' -> 'caused opioid epidemic' (a search-box query)."""
+    words = re.findall(r"[\w'-]+", question)
+    kept = [w for w in words if w.lower() not in _QUESTION_WORDS]
+    return " ".join(kept) if len(kept) >= 2 else question
+
+
+def as_people_type(question: str, mix: Mix, rng: random.Random) -> str:
+    """The question as ``mix`` says people type it: cut to keywords, lower-cased without '?',
+    with slips of the finger, or as written."""
+    if mix.keywords and rng.random() < mix.keywords:
+        question = keywords_only(question)
+    if rng.random() < mix.typed:
+        question = typed_like_people(question)
+    if mix.typos and rng.random() < mix.typos:
+        question = misspell(question, rng)
+    return question
 
 
 def load_examples(qa_dir: Path, mix: Mix, seed: int = 13) -> tuple[list[Example], dict[str, int]]:
@@ -170,7 +224,31 @@ def load_examples(qa_dir: Path, mix: Mix, seed: int = 13) -> tuple[list[Example]
     for row in rng.sample(negatives, min(mix.sentences, len(negatives))):
         examples.append(Example(row["question"], row["sentence"], (), "sentence"))
     counts["sentence"] = min(mix.sentences, len(negatives))
+    # Sentences that answer: a span question asked of the sentence holding its answer alone.
+    # Without them every one-sentence passage in the data is a negative (above), and the
+    # model learns a short passage as a sign of "no answer" ("The harbour office opens at
+    # nine." declined for "When does the harbour office open?").
+    spans = [e for e in examples if e.kind == "span"]
+    made = 0
+    for e in rng.sample(spans, min(mix.answer_sentences, len(spans))):
+        text, start = e.answers[0]
+        a, b = answer_sentence(e.context, start, start + len(text))
+        if b - a < len(e.context):
+            examples.append(Example(e.question, e.context[a:b], ((text, start - a),), "answer"))
+            made += 1
+    if mix.answer_sentences:
+        counts["answer-sentence"] = made
     return examples, dict(counts)
+
+
+def answer_sentence(context: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence(s) of ``context`` holding ``[start, end)``."""
+    from chatbot.sentences import split_sentences
+
+    spans = split_sentences(context) or [(0, len(context))]
+    a = next((s for s, e in spans if s <= start < e), 0)
+    b = next((e for s, e in spans if s < end <= e), len(context))
+    return min(a, start), max(b, end)
 
 
 def add_neighbours(
@@ -223,6 +301,7 @@ def featurize(
     rng: random.Random,
     typed_share: float = 0.25,
     keep_empty_windows: float = 0.4,
+    mix: Mix | None = None,
 ) -> list[Feature]:
     """Training windows. An answerable example's windows without its answer are kept with
     probability ``keep_empty_windows`` (as no-answer windows: a chunk of the right paragraph
@@ -230,9 +309,12 @@ def featurize(
     cache: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
     out: list[Feature] = []
     for example in examples:
-        question = (
-            typed_like_people(example.question) if rng.random() < typed_share else example.question
-        )
+        if mix is not None:
+            question = as_people_type(example.question, mix, rng)
+        elif rng.random() < typed_share:
+            question = typed_like_people(example.question)
+        else:
+            question = example.question
         if example.context not in cache:
             if len(cache) > 20000:
                 cache.clear()

@@ -62,6 +62,12 @@ class Featurizer:
         self.cls_id = tokenizer.token_to_id("[CLS]")
         self.sep_id = tokenizer.token_to_id("[SEP]")
 
+    def reads_whole(self, question: str) -> bool:
+        """Whether the question fits the reader's question budget (longer ones are cut)."""
+        return len(self.tokenizer.encode(question, add_special_tokens=False).ids) <= (
+            MAX_QUESTION_TOKENS
+        )
+
     def question_ids(self, question: str) -> list[int]:
         ids = self.tokenizer.encode(question, add_special_tokens=False).ids
         return ids[:MAX_QUESTION_TOKENS]

@@ -21,6 +21,8 @@ from chatbot.reader.model_dir import MODEL_DIR  # noqa: E402
 MODEL_FILE = "reader-int8.onnx"
 MAX_ANSWER_TOKENS = 30
 TOP_N = 20
+# A long best span ("Sessions said in a memo ... offices") keeps the best span this short too.
+SHORT_TOKENS = 8
 
 
 class ReaderUnavailableError(RuntimeError):
@@ -37,6 +39,9 @@ class Span:
     text: str
     span_score: float
     null_score: float
+    # the best span of at most SHORT_TOKENS tokens in the same passage, and its score
+    short_text: str = ""
+    short_score: float = float("-inf")
 
     @property
     def margin(self) -> float:
@@ -97,6 +102,9 @@ class OnnxReader:
         end = np.where(mask > 0, end, -np.inf)
         return start, end
 
+    def reads_whole(self, question: str) -> bool:
+        return self.featurizer.reads_whole(question)
+
     def read(self, question: str, passages: list[str]) -> list[Span | None]:
         """Each passage's best span and no-answer score (None for an empty passage)."""
         import numpy as np
@@ -109,6 +117,7 @@ class OnnxReader:
             if w.context_start < len(w.ids) - 1
         ]
         best: list[Span | None] = [None] * len(passages)
+        short: dict[int, tuple[float, str]] = {}
         if not windows:
             return best
         start, end = self.logits(windows)
@@ -125,18 +134,33 @@ class OnnxReader:
                         continue
                     score = float(start[row, s] + end[row, e])
                     current = best[w.passage]
+                    is_short = e - s + 1 <= SHORT_TOKENS
+                    if is_short and score > short.get(w.passage, (float("-inf"), ""))[0]:
+                        a, b = w.offsets[s][0], w.offsets[e][1]
+                        short[w.passage] = (score, passages[w.passage][a:b])
                     if current is None or score > current.span_score:
                         a, b = w.offsets[s][0], w.offsets[e][1]
                         text = passages[w.passage][a:b]
                         best[w.passage] = Span(w.passage, a, b, text, score, 0.0)
-        return [
-            None
-            if span is None
-            else Span(
-                span.passage, span.start, span.end, span.text, span.span_score, nulls[span.passage]
+        out: list[Span | None] = []
+        for span in best:
+            if span is None:
+                out.append(None)
+                continue
+            short_score, short_text = short.get(span.passage, (float("-inf"), ""))
+            out.append(
+                Span(
+                    span.passage,
+                    span.start,
+                    span.end,
+                    span.text,
+                    span.span_score,
+                    nulls[span.passage],
+                    short_text,
+                    short_score,
+                )
             )
-            for span in best
-        ]
+        return out
 
 
 _readers: dict[tuple[str, str | None, int], OnnxReader] = {}

