@@ -146,8 +146,15 @@ def _serve(settings: WebSettings) -> int:
     libraries only with ``-v``."""
     logging.getLogger().setLevel(logging.INFO)
     from chatbot.web.app import launch
+    from chatbot.web.service import seeds_for
 
-    launch(settings)
+    seeds = seeds_for(settings.chat.index)
+    if seeds is None:
+        logging.getLogger(__name__).info(
+            "not syncing seeds/ into %s: it is not the default index and was not built with them",
+            settings.chat.index.index_dir,
+        )
+    launch(settings, seeds_dir=seeds)
     return 0
 
 

@@ -10,6 +10,7 @@ from ingest.catalog import (
     CollectionInfo,
     UnknownCollectionError,
     delete_collection,
+    indexed_folders,
     list_collections,
 )
 from ingest.config import IngestSettings, SettingsError, set_offline_env
@@ -59,6 +60,7 @@ __all__ = [
     "StoredChunk",
     "UnknownCollectionError",
     "delete_collection",
+    "indexed_folders",
     "ingest_paths",
     "list_collections",
     "load_document",

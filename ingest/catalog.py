@@ -78,6 +78,22 @@ def _built(settings: IngestSettings) -> list[tuple[str, dict[str, Any], Any]]:
     return sorted((f for f in found if BUILT_KEY in f[1]), key=lambda f: f[0])
 
 
+def indexed_folders(settings: IngestSettings) -> set[str]:
+    """The folders the documents of ``settings``' collection were ingested from (the roots
+    its manifest records); empty when this index dir holds no readable manifest of it."""
+    if not Manifest.exists(settings.index_dir, settings.collection):
+        return set()
+    try:
+        manifest = Manifest(settings.index_dir, settings.collection, read_only=True)
+        try:
+            return {record.root for record in manifest.documents().values()}
+        finally:
+            manifest.close()
+    except sqlite3.Error as exc:
+        logger.debug("cannot read the folders of %s: %s", settings.collection, exc)
+        return set()
+
+
 def _documents(settings: IngestSettings) -> int | None:
     """How many documents the collection's manifest records; None when there is none here,
     or it cannot be read now (an ingest is creating it; a damaged one is --check's to say)."""

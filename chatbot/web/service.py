@@ -27,7 +27,9 @@ from ingest import (
     IndexDamagedError,
     IndexMissingError,
     IngestError,
+    IngestSettings,
     Plan,
+    indexed_folders,
     ingest_paths,
     open_index,
 )
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SEEDS_DIR = PROJECT_ROOT / "seeds"
+DEFAULT_INDEX_DIR = PROJECT_ROOT / ".index"  # make run's index: the seeds go in
 EXTRACTIVE = "extractive"
 
 
@@ -126,6 +129,19 @@ class _CountingEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
+
+
+def seeds_for(index: IngestSettings, seeds_dir: Path = SEEDS_DIR) -> Path | None:
+    """Whether the app syncs ``seeds/`` into ``index`` at start: into the project's default
+    index (``make run``) and into an index already built with them; never into a user's own
+    index (``--index-dir MY_INDEX``, a Chroma server's collection), whose documents stay
+    what the user ingested."""
+    seeds = Path(seeds_dir).resolve()
+    if not seeds.is_dir():
+        return None
+    if not index.uses_server and Path(index.index_dir).resolve() == DEFAULT_INDEX_DIR.resolve():
+        return seeds
+    return seeds if str(seeds) in indexed_folders(index) else None
 
 
 class ChatService:
