@@ -58,6 +58,19 @@ def check(answer: dict | None, message: str) -> str | None:
     return None
 
 
+def outcome(answer: dict) -> tuple[bool, str]:
+    """What must not change under load: declined or not, and the answer's text (a decline
+    lists the closest passages, which the reingested documents may join)."""
+    return bool(answer["declined"]), "" if answer["declined"] else answer["text"]
+
+
+def quiet_outcomes(url: str) -> dict[str, tuple[bool, str]]:
+    from gradio_client import Client
+
+    api = Client(url, verbose=False)
+    return {q: outcome(api.predict(q, api_name="/chat")[3]) for q in QUESTIONS}
+
+
 @pytest.mark.slow
 def test_many_clients_while_a_reingest_runs(served, tmp_path: Path):
     from gradio_client import Client
@@ -66,6 +79,9 @@ def test_many_clients_while_a_reingest_runs(served, tmp_path: Path):
     service = app.service
     for i in range(6):  # something for the reingest to embed, with the real model
         write(service.docs.folder / f"festival{i}.txt", f"Part {i}. " + FILLER * 12)
+    before = quiet_outcomes(url)  # the answers with nobody else asking
+    assert not all(declined for declined, _ in before.values()), before
+    answers: list[tuple[str, tuple[bool, str]]] = []
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -93,6 +109,8 @@ def test_many_clients_while_a_reingest_runs(served, tmp_path: Path):
             problem = check(answer, message)
             with lock:
                 latencies.append(elapsed)
+                if answer is not None:
+                    answers.append((question, outcome(answer)))
                 if problem:
                     errors.append(f"client {c} {question!r}: {problem}")
 
@@ -114,6 +132,11 @@ def test_many_clients_while_a_reingest_runs(served, tmp_path: Path):
     n = CLIENTS * QUESTIONS_PER_CLIENT
     assert errors == [], f"{len(errors)} errors, first: {errors[:5]}"
     assert len(latencies) == n
+    # Under load and during the reingest each question gets the answer it gets in a quiet
+    # moment, before the reingest or after it; a decline or a changed answer is a failure.
+    after = quiet_outcomes(url)
+    changed = [(q, o) for q, o in answers if o not in (before[q], after[q])]
+    assert not changed, f"{len(changed)} answers differ from the quiet ones, first: {changed[:3]}"
     cuts = statistics.quantiles(latencies, n=100)
     print(
         f"\nload: {CLIENTS} clients x {QUESTIONS_PER_CLIENT} questions = {n} in {total_s:.1f} s "

@@ -3,6 +3,7 @@ queue, and a failed write that stops the wave before it commits."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -31,11 +32,25 @@ def test_the_queue_holds_at_most_depth_calls():
     writer.submit(lambda: None)  # two waiting: the queue is full
     blocked = threading.Thread(target=writer.submit, args=(lambda: None,))
     blocked.start()
-    time.sleep(0.2)
-    assert blocked.is_alive()
+    deadline = time.monotonic() + 10
+    while not waits_in_queue_put(blocked):  # really blocked, not merely slow to start
+        assert blocked.is_alive() and time.monotonic() < deadline, "the fourth call got in"
+        time.sleep(0.01)
     gate.set()
     blocked.join(5)
+    assert not blocked.is_alive()  # the running call finished: the queue took it
     writer.close()
+
+
+def waits_in_queue_put(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside ``queue.Queue.put`` (waiting for room), from its stack."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "put" and code.co_filename.endswith("queue.py"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def test_an_error_is_raised_in_the_caller_and_later_calls_are_skipped():
