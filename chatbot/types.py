@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ingest.context import document_context
+from ingest.context import document_context, titled
 from ingest.pagetext import PAGE_SEPARATOR
 
 
@@ -33,6 +33,7 @@ class Passage:
     root: str = ""  # the folder the document was ingested from
     title_is_excerpt: bool = False  # the title is only the text's opening words
     page_end: int | None = None  # the page the passage ends on (PDFs and images)
+    section: str = ""  # the Markdown headings the passage sits under
 
     @classmethod
     def from_chunk(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Passage:
@@ -51,6 +52,7 @@ class Passage:
             root=str(meta.get("root", "")),
             title_is_excerpt=bool(meta.get("title_is_excerpt")),
             page_end=meta.get("page_end"),
+            section=str(meta.get("section") or ""),
         )
 
     def page_of(self, offset: int) -> int | None:
@@ -66,7 +68,7 @@ class Passage:
         """The document's context line: ``title | publisher | Month D, YYYY``, parts missing
         left out. (Retrieval's line leaves out a title that is only the text's first
         sentence; this one, for showing, keeps it.)"""
-        return document_context(self.title, self.publisher, self.date)
+        return document_context(titled(self.title, self.section), self.publisher, self.date)
 
     def location(self) -> str:
         where = f"{self.source}, chars {self.start}-{self.end}"

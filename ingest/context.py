@@ -1,5 +1,10 @@
 """A document's context line (title | publisher | date), given to retrieval with every chunk.
 
+A chunk of a Markdown document also carries the headings it sits under, after the title
+("Time off › Parental leave | …"): a handbook section's later chunks rarely repeat the
+section's subject ("you can take up to 12 weeks off on full pay"), so without its heading a
+question about "parental leave" does not find them.
+
 The line is prepended to the text each chunk is embedded with and indexed under by BM25 (the
 stored chunk text, its offsets and quotes stay the body slice), so a question naming the
 publisher or the month ("the TechCrunch article from October 2023") can match any chunk of
@@ -9,13 +14,15 @@ the same function, so it must depend on nothing but its arguments.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
 # Recorded in the index fingerprint and each chunk id: bump it when ``document_context``
 # renders the same document differently, so a reingest re-embeds every document once.
-CONTEXT_VERSION = "1"
+CONTEXT_VERSION = "2"  # 2: the Markdown headings a chunk sits under
 SEPARATOR = " | "
+SECTION_SEPARATOR = " › "
 # Each chunk is embedded with the line in front of it, inside the model's 256-token window:
 # a runaway title must not push the chunk's own text out of it.
 MAX_PART_CHARS = 200
@@ -54,9 +61,56 @@ def document_context(title: str | None, publisher: str | None, date: str | None)
 def stored_context(metadata: dict[str, Any]) -> str:
     """A chunk's context line from its metadata: the writer renders it from the metadata it
     stores, readers from the metadata they read, so both get the same line. A title that is
-    only the text's first sentence (``title_is_excerpt``) is left out."""
+    only the text's first sentence (``title_is_excerpt``) is left out; the chunk's section
+    (``section``: the headings it sits under) follows the title."""
     title = None if metadata.get("title_is_excerpt") else metadata.get("title")
+    title = titled(title, metadata.get("section"))
     return document_context(title, metadata.get("publisher"), metadata.get("date"))
+
+
+def titled(title: str | None, section: str | None) -> str | None:
+    """``title › section``, without the section's first heading when it repeats the title
+    ("Side gigs" › "Side gigs › Managing time" -> "Side gigs › Managing time")."""
+    if not section:
+        return title
+    if not title:
+        return section
+    first, _, rest = section.partition(SECTION_SEPARATOR)
+    if first.strip().lower() == title.strip().lower():
+        return f"{title}{SECTION_SEPARATOR}{rest}" if rest else title
+    return f"{title}{SECTION_SEPARATOR}{section}"
+
+
+_HEADING_RE = re.compile(r"(#{1,6})[ \t]+(.*?)[ \t#]*")
+_FENCE_RE = re.compile(r"\s{0,3}(```|~~~)")
+
+
+def markdown_sections(text: str) -> list[tuple[int, str]]:
+    """``(offset, path)`` for each Markdown heading of ``text`` (``#`` to ``######`` at the
+    start of a line, outside fenced code): the path of headings it sits under, itself last
+    ("Time off › Parental leave"). Headings are kept as one line, each cut like a title."""
+    out: list[tuple[int, str]] = []
+    stack: list[tuple[int, str]] = []
+    fenced = False
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if _FENCE_RE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            m = _HEADING_RE.fullmatch(line.rstrip("\r\n"))
+            if m and m.group(2).strip():
+                level = len(m.group(1))
+                stack = [h for h in stack if h[0] < level] + [(level, _one_line(m.group(2)))]
+                out.append((offset, SECTION_SEPARATOR.join(h for _, h in stack)))
+        offset += len(line)
+    return out
+
+
+def section_at(sections: list[tuple[int, str]], offset: int) -> str:
+    """The section (``markdown_sections``) that character ``offset`` falls in: the path of
+    the last heading at or before it; "" before the first heading."""
+    i = bisect.bisect_right(sections, offset, key=lambda s: s[0])
+    return sections[i - 1][1] if i else ""
 
 
 def retrieval_text(context: str, text: str) -> str:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
-from ingest.context import retrieval_text
 from ingest.damage import ensure_space, guard
 from ingest.discovery import discover
 from ingest.embeddings import LazyEmbeddings
@@ -87,6 +86,7 @@ class IngestReport:
 # from its metadata, so those keys must be exactly the document's.
 OPTIONAL_META: dict[str, Any] = {
     "title_is_excerpt": None,
+    "section": None,
     "date": None,
     "publisher": None,
     "author": None,
@@ -103,6 +103,9 @@ def chunk_metadata(work: Work, chunk: Chunk) -> dict[str, Any]:
         "start": chunk.start,
         "end": chunk.end,
     }
+    section = work.section(chunk)
+    if section:
+        meta["section"] = section
     page = doc.page_at(chunk.start)
     if page is not None:
         meta["page"] = page
@@ -198,7 +201,7 @@ def _write_wave(
     for w in wave:  # before the commit: a run killed in between rewrites them
         layouts.save(w.key, w.doc.layout)
     index.manifest.commit(w.record(w.fingerprint or fp) for w in wave)
-    return [(i, retrieval_text(w.context, c.text)) for i, c, w in rows], replaced
+    return [(i, w.retrieval_text(c)) for i, c, w in rows], replaced
 
 
 def _embed_and_upsert(

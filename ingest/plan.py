@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import IngestSettings
-from ingest.context import CONTEXT_VERSION, retrieval_text, stored_context
+from ingest.context import (
+    CONTEXT_VERSION,
+    markdown_sections,
+    retrieval_text,
+    section_at,
+    stored_context,
+)
 from ingest.discovery import Discovery, FoundFile
 from ingest.errors import LoadError
 from ingest.formats import LOADER_VERSIONS
@@ -68,14 +74,27 @@ class Work:
         return meta
 
     @cached_property
-    def context(self) -> str:
-        """The document's context line, embedded and BM25-indexed with each of its chunks
-        (rendered from the stored metadata, as readers rebuilding BM25 do)."""
-        return stored_context(self.metadata)
+    def sections(self) -> list[tuple[int, str]]:
+        return markdown_sections(self.doc.text)
+
+    def section(self, chunk: Chunk) -> str:
+        """The headings ``chunk`` sits under ("Time off › Parental leave"), or ""."""
+        return section_at(self.sections, chunk.start)
+
+    def context(self, chunk: Chunk) -> str:
+        """``chunk``'s context line, embedded and BM25-indexed with it: the document's, with
+        the chunk's section after the title (rendered from the stored metadata, as readers
+        rebuilding BM25 do)."""
+        section = self.section(chunk)
+        return stored_context({**self.metadata, "section": section} if section else self.metadata)
 
     def retrieval_text(self, chunk: Chunk) -> str:
         """What ``chunk`` is embedded as: the context line, then its text (stored as is)."""
-        return retrieval_text(self.context, chunk.text)
+        return retrieval_text(self.context(chunk), chunk.text)
+
+    def chunk_ids(self, fp: str) -> list[str]:
+        """The ids of the chunks (``chunk_ids``), each from its own retrieval text."""
+        return chunk_ids(self.key, fp, [self.retrieval_text(c) for c in self.chunks])
 
     def record(self, fingerprint: str) -> DocRecord:
         """The manifest's record of the document once its chunks are written."""
@@ -155,17 +174,18 @@ def document_fingerprint(base: str, path: Path, ocr: str) -> str:
     return f"{base}|{version}|ocr-{ocr}" if version else base
 
 
-def chunk_ids(key: str, context: str, fp: str, texts: Sequence[str]) -> list[str]:
-    """Deterministic ids: document identity + the chunk's own text (with the document's
-    context line, which is embedded and BM25-indexed with it, and the chunking fingerprint) +
-    which repeat of that text in the document it is. Editing a document's body changes only
-    the ids of the chunks whose text changed, so only those are embedded again; the others
-    get their new offsets as metadata. A new title, publisher or date changes them all."""
+def chunk_ids(key: str, fp: str, texts: Sequence[str]) -> list[str]:
+    """Deterministic ids: document identity + the chunk's retrieval text (its context line,
+    embedded and BM25-indexed with it, and its own text) and the chunking fingerprint + which
+    repeat of that text in the document it is. Editing a document's body changes only the ids
+    of the chunks whose text (or section heading) changed, so only those are embedded again;
+    the others get their new offsets as metadata. A new title, publisher or date changes them
+    all."""
     doc = hashlib.sha256(key.encode()).hexdigest()[:16]
     seen: Counter[str] = Counter()
     ids = []
     for text in texts:
-        digest = hashlib.sha256(f"{fp}|{context}|{text}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"{fp}|{text}".encode()).hexdigest()[:16]
         ids.append(f"{doc}-{digest}-{seen[digest]:03d}")
         seen[digest] += 1
     return ids
@@ -222,7 +242,7 @@ def make_plan(
             continue
         work = Work(found, doc, st.st_size, st.st_mtime_ns, old, fingerprint=fp)
         work.chunks = splitter.split(doc.text)
-        work.ids = chunk_ids(key, work.context, fp, [c.text for c in work.chunks])
+        work.ids = work.chunk_ids(fp)
         (plan.update if old else plan.add).append(work)
     walked = {str(root) for root in discovery.roots}
     # A folder that could not be listed hides its files: never delete what it may still hold.

@@ -34,7 +34,7 @@ from ingest.discovery import FoundFile
 from ingest.embeddings import LazyEmbeddings, limit_threads, make_embeddings, model_path
 from ingest.errors import IngestError, LoadError
 from ingest.loaders import LoadedDocument, load_document
-from ingest.plan import Deferred, Plan, Work, chunk_ids, fingerprint
+from ingest.plan import Deferred, Plan, Work, fingerprint
 from ingest.splitter import Chunk, TokenSplitter
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class ChunkEmbedder:
         work = Work(FoundFile(Path(task.root), Path(task.path)), doc, 0, 0, None)
         work.chunks = self.splitter.split(doc.text)
         fp = task.fingerprint or self.fp
-        work.ids = chunk_ids(work.key, work.context, fp, [c.text for c in work.chunks])
+        work.ids = work.chunk_ids(fp)
         todo = [(i, c) for i, c in zip(work.ids, work.chunks, strict=True) if i not in task.skip]
         vectors: dict[str, list[float]] = {}
         batch = self.settings.batch_size

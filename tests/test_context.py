@@ -11,7 +11,13 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 import ingest.plan
 from chatbot.types import Passage
 from ingest import IngestSettings, ingest_paths, load_document, open_index
-from ingest.context import MAX_PART_CHARS, document_context
+from ingest.context import (
+    MAX_PART_CHARS,
+    document_context,
+    markdown_sections,
+    section_at,
+    titled,
+)
 from ingest.header import parse_header
 from tests.conftest import SEED, write
 
@@ -303,3 +309,62 @@ def test_a_new_date_reembeds_all_chunks_a_dropped_author_none(tmp_path, fake_set
     chunks = stored(fake_settings, "news.txt")
     assert {c.metadata["date"] for c in chunks} == {"2023-11-06"}
     assert {c.metadata["author"] for c in chunks} == {"Jane Doe"}
+
+
+HANDBOOK = (
+    "# Time off\n\n"
+    "We offer unlimited time off, with at least 25 days a year expected.\n\n"
+    "## Parental leave\n\n"
+    "Parental leave is exceptional as it needs to be longer than a vacation.\n\n"
+    + "If you have been with us for over a year, you can take up to 12 weeks off on full pay. "
+    * 12
+    + "\n\n```\n# not a heading: code\n```\n\n"
+    "## Sick leave\n\n"
+    "Tell your manager on the first morning you are sick.\n"
+)
+
+
+def test_markdown_sections_follow_the_heading_levels_outside_code():
+    sections = markdown_sections(HANDBOOK)
+    assert [path for _, path in sections] == [
+        "Time off",
+        "Time off › Parental leave",
+        "Time off › Sick leave",
+    ]
+    assert section_at(sections, 0) == "Time off"
+    assert section_at(sections, HANDBOOK.index("12 weeks")) == "Time off › Parental leave"
+    assert section_at(sections, HANDBOOK.index("not a heading")) == "Time off › Parental leave"
+    assert section_at(markdown_sections("no headings here"), 5) == ""
+    assert titled("Time off", "Time off › Parental leave") == "Time off › Parental leave"
+    assert titled("Handbook", "Time off › Sick leave") == "Handbook › Time off › Sick leave"
+    assert titled(None, "Sick leave") == "Sick leave" and titled("T", "") == "T"
+
+
+def test_a_chunk_is_found_by_the_heading_it_sits_under(tmp_path, fake_settings):
+    """The later chunks of a section never name its subject; its heading, in their context
+    line, lets BM25 (and the embedding) find them by it."""
+    docs = tmp_path / "docs"
+    write(docs / "time-off.md", HANDBOOK)
+    spy = SpyEmbedding(size=384, seen=[])
+    ingest_paths([docs], fake_settings, embeddings=spy)
+    chunks = stored(fake_settings, "time-off.md")
+    weeks = [c for c in chunks if "12 weeks" in c.text and "Parental" not in c.text]
+    assert weeks, [c.text[:60] for c in chunks]
+    for chunk in weeks:
+        assert chunk.metadata["section"] == "Time off › Parental leave"
+        assert f"Time off › Parental leave\n{chunk.text}" in spy.seen
+        assert Passage.from_chunk(chunk.id, chunk.text, chunk.metadata).context() == (
+            "Time off › Parental leave"
+        )
+    index = open_index(fake_settings)
+    try:
+        hits = {i for i, _ in index.lexical_search("parental leave", 50)}
+        assert {c.id for c in weeks} <= hits
+    finally:
+        index.close()
+    # renaming a heading re-embeds only the chunks that hold it or sit under it
+    (docs / "time-off.md").write_text(HANDBOOK.replace("## Sick leave", "## Illness"))
+    spy = SpyEmbedding(size=384, seen=[])
+    report = ingest_paths([docs], fake_settings, embeddings=spy)
+    assert spy.seen and all("Illness" in s for s in spy.seen)
+    assert report.chunks_embedded < len(chunks)
