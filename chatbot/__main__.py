@@ -20,8 +20,12 @@ if TYPE_CHECKING:
     from chatbot.web.config import WebSettings
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
+    """The options every command takes. A subcommand's copy leaves an option it was not
+    given unset (``SUPPRESS``), so ``python -m chatbot --index-dir X ask Q`` keeps X."""
+    common = argparse.ArgumentParser(
+        add_help=False, argument_default=argparse.SUPPRESS if in_subcommand else None
+    )
     common.add_argument("--index-dir", type=Path, help="index directory (default .index/)")
     common.add_argument(
         "--collection",
@@ -34,9 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--answerer", help="'extractive' (default) or 'provider:model'")
     common.add_argument("--llm-base-url", help="OpenAI-compatible server URL")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(in_subcommand=True)
     parser = argparse.ArgumentParser(
         prog="python -m chatbot",
-        parents=[common],
+        parents=[_common_options(in_subcommand=False)],
         description="Ask questions about the ingested documents; answers cite their sources.",
     )
     parser.add_argument("--host", help="web app address (default 127.0.0.1)")
@@ -52,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
         help='lines {"id", "question", "history"}; writes one JSON Answer a line',
     )
     sub.add_parser("chat", parents=[common], help="a chat in the terminal")
+    backup = sub.add_parser(
+        "backup",
+        parents=[common],
+        help="copy the conversations, feedback, users file and manifests into DIR (safe while "
+        "the app runs)",
+    )
+    backup.add_argument("dir", type=Path, help="a new or empty folder")
+    restore = sub.add_parser(
+        "restore", parents=[common], help="put a backup back (the index is rebuilt by ingest)"
+    )
+    restore.add_argument("dir", type=Path, help="a folder written by backup")
+    restore.add_argument("--force", action="store_true", help="overwrite files already there")
     from chatbot.accounts_cli import add_commands
 
     add_commands(sub)
@@ -121,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command is None:
             return _serve(web)
+        if args.command in ("backup", "restore"):
+            return _backup_or_restore(args, web)
         bot = Chatbot(settings)
         if args.command == "ask":
             if args.batch:
@@ -139,6 +162,29 @@ def main(argv: list[str] | None = None) -> int:
     except (IngestError, SettingsError, AccountsError, QuestionError, LLMError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
+
+
+def _backup_or_restore(args: argparse.Namespace, settings: WebSettings) -> int:
+    from chatbot.web.backup import BackupError, backup, restore
+
+    try:
+        if args.command == "backup":
+            record = backup(settings, args.dir)
+            for name, size in record["files"].items():
+                _out(f"{args.dir / name}  {size} bytes")
+            _out(f"backed up {len(record['files'])} files into {args.dir}")
+            return 0
+        done = restore(settings, args.dir, force=args.force)
+    except BackupError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    for path in done.written:
+        _out(f"restored {path}")
+    if done.rebuild:
+        _out("rebuild the index from the documents:")
+        for command in done.rebuild:
+            _out(f"  {command}")
+    return 0
 
 
 def _serve(settings: WebSettings) -> int:

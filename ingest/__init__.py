@@ -12,6 +12,7 @@ from ingest.catalog import (
     delete_collection,
     indexed_folders,
     list_collections,
+    manifest_files,
 )
 from ingest.config import IngestSettings, SettingsError, set_offline_env
 from ingest.errors import (
@@ -64,6 +65,7 @@ __all__ = [
     "ingest_paths",
     "list_collections",
     "load_document",
+    "manifest_files",
     "open_index",
     "read_layout",
     "render_page",

@@ -7,6 +7,7 @@ import logging
 import shutil
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ingest.collection import CHROMA_SUBDIR, chroma_client
@@ -14,7 +15,7 @@ from ingest.config import IngestSettings
 from ingest.damage import CHROMA_DB, guard
 from ingest.errors import IngestError
 from ingest.lock import write_lock
-from ingest.manifest import COLLECTIONS_DIR, Manifest, manifest_path
+from ingest.manifest import COLLECTIONS_DIR, DEFAULT_COLLECTION, Manifest, manifest_path
 from ingest.recovery import drop_index
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,19 @@ def _built(settings: IngestSettings) -> list[tuple[str, dict[str, Any], Any]]:
             (c.name, dict(c.metadata or {}), c) for c in chroma_client(settings).list_collections()
         ]
     return sorted((f for f in found if BUILT_KEY in f[1]), key=lambda f: f[0])
+
+
+def manifest_files(index_dir: Path) -> dict[str, Path]:
+    """Each collection's manifest file in ``index_dir`` (the record of which documents, from
+    which folders, it holds), by collection name: what a backup copies."""
+    found = {}
+    if manifest_path(index_dir, DEFAULT_COLLECTION).is_file():
+        found[DEFAULT_COLLECTION] = manifest_path(index_dir, DEFAULT_COLLECTION)
+    base = Path(index_dir) / COLLECTIONS_DIR
+    for folder in sorted(base.iterdir()) if base.is_dir() else ():
+        if manifest_path(index_dir, folder.name).is_file():
+            found[folder.name] = manifest_path(index_dir, folder.name)
+    return found
 
 
 def indexed_folders(settings: IngestSettings) -> set[str]:
