@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ingest.config import PROJECT_ROOT, IngestSettings
-from ingest.errors import IndexDamagedError, IndexWriteError, IngestError
+from ingest.errors import (
+    IndexDamagedError,
+    IndexMissingError,
+    IndexUnavailableError,
+    IndexWriteError,
+    IngestError,
+)
 from ingest.manifest import manifest_path
 
 logger = logging.getLogger(__name__)
@@ -94,6 +100,40 @@ def kind(exc: BaseException) -> str | None:
     return "failed" if _is_chroma_error(exc) else None  # "database is locked" is not damage
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """A connection to the Chroma server failed (refused, reset, timed out)."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    return "could not connect to a chroma server" in str(exc).lower()
+
+
+def _collection_missing(exc: BaseException) -> bool:
+    from chromadb.errors import NotFoundError
+
+    text = str(exc).lower()
+    return isinstance(exc, NotFoundError) or ("collection" in text and "does not exist" in text)
+
+
+def server_error(exc: BaseException, settings: IngestSettings) -> IngestError | None:
+    """The one-line error for a Chroma server that cannot be reached, or that lost the
+    collection (it came back empty); None for anything else."""
+    where = f"{settings.chroma_host}:{settings.chroma_port}"
+    if _unreachable(exc):
+        return IndexUnavailableError(
+            f"the index server at {where} is unreachable: answers resume when it is back"
+        )
+    if _collection_missing(exc):
+        flag = f" --collection {settings.collection}" if settings.collection != "docs" else ""
+        return IndexMissingError(
+            f"collection {settings.collection!r} is missing on the index server at {where}: "
+            f"run python -m ingest DIR --chroma-host {settings.chroma_host} --chroma-port "
+            f"{settings.chroma_port}{flag} to rebuild it"
+        )
+    return None
+
+
 def _free_bytes(path: Path) -> int:
     for folder in (path, *path.parents):
         if folder.exists():
@@ -110,6 +150,10 @@ def index_error(
 ) -> IngestError | None:
     """The one-line error for ``exc`` raised by the index of ``settings``, or None when it
     is not about the index files (a Chroma error from a server is left as it is)."""
+    if settings.uses_server:
+        server = server_error(exc, settings)
+        if server is not None:
+            return server
     found = kind(exc)
     if found is None:
         return None

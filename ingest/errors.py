@@ -17,6 +17,11 @@ class IndexMismatchError(IngestError):
     pass
 
 
+class IndexUnavailableError(IngestError):
+    """The Chroma server holding the index cannot be reached now; the request can be retried
+    once it is back (nothing is wrong with the index)."""
+
+
 class LoadError(Exception):
     """A file that cannot be ingested; ``str()`` is one line naming the file and the reason."""
 

@@ -141,6 +141,8 @@ class ChatApp:
                         gr.skip(),
                     )
         except (QuestionError, NoIndexError, LLMError, IngestError, ValueError) as exc:
+            if isinstance(exc, IngestError):
+                logger.warning("%s", exc)  # one line, no traceback: the page shows it too
             failed = self.saved.failed(session, position)
             yield error_markdown(str(exc)), sources_html(None), trace_html(None), None, failed
             return

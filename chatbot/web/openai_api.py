@@ -35,23 +35,34 @@ from chatbot.types import Answer
 from chatbot.web.library import Library
 from chatbot.web.page import CHAT_CONCURRENCY
 from chatbot.web.service import ChatService, NoIndexError
-from ingest import IngestError
+from ingest import IndexUnavailableError, IngestError
 
 logger = logging.getLogger(__name__)
 
 OWNER = "docqa"
+RETRY_AFTER_S = 5  # what a 503 for an unreachable index server asks clients to wait
 
 
 class ApiError(Exception):
     """A request the API refuses, as an OpenAI-style error with an HTTP status."""
 
-    def __init__(self, status: int, message: str, kind: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
+        self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
         body = {"message": self.message, "type": self.kind, "param": None, "code": self.code}
-        return JSONResponse({"error": body}, status_code=self.status)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+        return JSONResponse({"error": body}, status_code=self.status, headers=headers)
 
 
 def _digest(key: str) -> bytes:
@@ -260,7 +271,11 @@ def _errors() -> Iterator[None]:
         yield
     except ApiError:
         raise
+    except IndexUnavailableError as exc:
+        logger.warning("%s", exc)  # one line a failure: the server is known to be away
+        raise ApiError(503, str(exc), "server_error", retry_after=RETRY_AFTER_S) from exc
     except (NoIndexError, IngestError) as exc:
+        logger.warning("%s", exc)
         raise ApiError(503, str(exc), "server_error") from exc
     except LLMError as exc:
         raise ApiError(502, str(exc), "api_error") from exc
