@@ -116,3 +116,35 @@ def test_answering_errors_are_openai_errors(error: Exception, status: int):
         assert response.json()["error"]["type"] in ("server_error", "api_error")
     empty = serve(FakeService()).post("/api/answer", json={"question": " "})
     assert empty.status_code == 400 and empty.json()["error"]["message"] == "the question is empty"
+
+
+def test_a_body_or_history_past_its_limit_is_one_line_413_or_400():
+    from chatbot.web.openai_api import MAX_BODY_BYTES, MAX_HISTORY_CHARS, MAX_HISTORY_MESSAGES
+
+    service = FakeService()
+    http = serve(service)
+    big = {"question": "Who?", "pad": "x" * MAX_BODY_BYTES}
+    refused = http.post("/api/answer", json=big)
+    assert refused.status_code == 413
+    message = refused.json()["error"]["message"]
+    assert message.endswith(f"the limit is {MAX_BODY_BYTES}") and "\n" not in message
+
+    def chunks():  # no Content-Length: refused once the body passes the limit
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    assert http.post("/api/answer", content=chunks()).status_code == 413
+    turns = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    many = turns * (MAX_HISTORY_MESSAGES // 2 + 1)
+    refused = http.post("/api/answer", json={"question": "Who?", "history": many})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == (
+        f"the history has {len(many)} messages; the limit is {MAX_HISTORY_MESSAGES}"
+    )
+    long = [{"role": "user", "content": "y" * (MAX_HISTORY_CHARS + 1)}]
+    body = {"model": "docs", "messages": [*long, {"role": "user", "content": "Who?"}]}
+    refused = http.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 400 and "characters; the limit is" in refused.text
+    assert service.questions == []  # nothing past a limit was answered
+    ok = http.post("/api/answer", json={"question": "Who?", "history": turns})
+    assert ok.status_code == 200 and service.questions == [("Who?", turns)]

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 OWNER = "docqa"
 RETRY_AFTER_S = 5  # what a 503 for an unreachable index server asks clients to wait
+# Limits of a request (README, API): beyond them a one-line 413 (body) or 400 (history).
+MAX_BODY_BYTES = 1024 * 1024
+MAX_HISTORY_MESSAGES = 200  # user and assistant messages before the question
+MAX_HISTORY_CHARS = 200_000  # their text, all together
 
 
 class ApiError(Exception):
@@ -104,6 +108,19 @@ def turn_from_messages(messages: Any) -> tuple[str, list[dict[str, str]]]:
     if not turns or turns[-1]["role"] != "user":
         raise ApiError(400, "the last message must be the user's", "invalid_request_error")
     history = [t for t in turns[:-1] if t["content"].strip()]
+    if len(history) > MAX_HISTORY_MESSAGES:
+        raise ApiError(
+            400,
+            f"the history has {len(history)} messages; the limit is {MAX_HISTORY_MESSAGES}",
+            "invalid_request_error",
+        )
+    chars = sum(len(t["content"]) for t in history)
+    if chars > MAX_HISTORY_CHARS:
+        raise ApiError(
+            400,
+            f"the history has {chars} characters; the limit is {MAX_HISTORY_CHARS}",
+            "invalid_request_error",
+        )
     return turns[-1]["content"], history
 
 
@@ -286,9 +303,25 @@ def _errors() -> Iterator[None]:
         raise ApiError(500, f"internal error: {type(exc).__name__}", "server_error") from exc
 
 
+def _too_large(size: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is {size} bytes; the limit is {MAX_BODY_BYTES}",
+        "invalid_request_error",
+    )
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large(int(declared))  # refused before it is read
+    raw = bytearray()
+    async for part in request.stream():
+        raw += part
+        if len(raw) > MAX_BODY_BYTES:
+            raise _too_large(len(raw))  # no length given: refused once past the limit
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"the body is not JSON: {exc}", "invalid_request_error") from exc
     if not isinstance(body, dict):
