@@ -194,10 +194,32 @@ def _ocr_pages(layout: tuple[PageLayout, ...]) -> int:
     return sum(1 for p in layout if p.ocr)
 
 
+# A DOCX is a zip: its parts, unpacked, may hold at most this much (a zip bomb of a few KB
+# can unpack to gigabytes of XML, which the parser would hold in memory whole).
+MAX_DOCX_UNPACKED_BYTES = 256 * 2**20
+
+
+def _check_unpacked_size(path: Path, data: bytes) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise LoadError(path, f"not a readable DOCX ({type(exc).__name__}: {exc})") from None
+    if unpacked > MAX_DOCX_UNPACKED_BYTES:
+        raise LoadError(
+            path,
+            f"unpacks to {unpacked / 2**20:.0f} MB; the limit for a DOCX is "
+            f"{MAX_DOCX_UNPACKED_BYTES / 2**20:.0f} MB (a zip bomb?)",
+        )
+
+
 def _parse_docx(path: Path, data: bytes) -> Parsed:
     import docx
     from docx.table import Table
 
+    _check_unpacked_size(path, data)
     paragraphs: list[str] = []
     try:
         document = docx.Document(io.BytesIO(data))

@@ -534,3 +534,31 @@ def test_discovered_files_all_load(tmp_path):
     docs = [load_document(f.path, f.source) for f in found.files]
     assert [d.source for d in docs] == _sources(found)
     assert all(d.text.strip() and d.title for d in docs)
+
+
+def test_a_docx_zip_bomb_is_refused_in_one_line_before_it_is_unpacked(tmp_path):
+    import io
+    import zipfile
+
+    from ingest.formats import MAX_DOCX_UNPACKED_BYTES
+
+    good = docx_bytes()
+    bomb = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(good)) as src,
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for info in src.infolist():
+            out.writestr(info, src.read(info))
+        # a part of zeros that unpacks past the limit: a few hundred KB packed
+        with out.open("word/media/padding.bin", "w") as part:
+            block = b"\0" * 2**20
+            for _ in range(MAX_DOCX_UNPACKED_BYTES // 2**20 + 1):
+                part.write(block)
+    assert len(bomb.getvalue()) < 2 * 2**20
+    path = write(tmp_path / "bomb.docx", bomb.getvalue())
+    with pytest.raises(LoadError) as err:
+        load_document(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: unpacks to 258 MB; the limit for a DOCX is 256 MB")
+    assert "\n" not in message
