@@ -27,6 +27,15 @@ RENDER_DPI = 200  # scanned PDF pages are rendered at this resolution for OCR
 # at least this is read as a space (0.05: every gap restored on our test pages, none added).
 SPACE_PROB = 0.05
 CELL_GAP = 1.5  # boxes on one row further apart than this many line heights are table cells
+# RapidOCR scales a page whose longer side passes 2000 px down to 2000 px: on a huge scan
+# (13000 px wide) the text shrinks past reading. A page whose longer side passes TILE_ABOVE is
+# read in tiles of TILE px instead, each at full resolution, neighbours sharing TILE_OVERLAP px
+# so a line cut by one tile's edge is whole in the other; a line is kept from the tile whose
+# core (the tile less half the overlap on each shared side) holds its middle. Work grows with
+# the page's area, memory with one tile; Pillow's bomb limit (MAX_IMAGE_PIXELS) bounds pages.
+TILE = 2000
+TILE_OVERLAP = 400
+TILE_ABOVE = 4000
 
 _engine: Any = None
 _load_lock = threading.Lock()
@@ -96,26 +105,64 @@ class OcrResult:
 
 
 def read_image(image: Image) -> OcrResult:
-    """Recognise the text of a page image: lines in reading order, boxes as page fractions."""
+    """Recognise the text of a page image: lines in reading order, boxes as page fractions.
+    A huge page (longer side past ``TILE_ABOVE``) is read in tiles at full resolution."""
+    width, height = image.size
+    items = []
+    for (x0, y0, x1, y1), core in _tiles(width, height):
+        tile = image if (x1 - x0, y1 - y0) == (width, height) else image.crop((x0, y0, x1, y1))
+        for (bx0, by0, bx1, by1), text, score in _recognise(tile):
+            middle = (x0 + (bx0 + bx1) / 2, y0 + (by0 + by1) / 2)
+            if not (core[0] <= middle[0] < core[2] and core[1] <= middle[1] < core[3]):
+                continue  # a neighbouring tile reads it whole
+            box = ((x0 + bx0) / width, (y0 + by0) / height, (x0 + bx1) / width, (y0 + by1) / height)
+            items.append((box, text, score))
+    lines = [_cells(row, width / height) for row in _rows(items)]
+    low = sum(1 for _, _, score in items if score < LOW_CONFIDENCE)
+    return OcrResult(lines, low)
+
+
+def _tiles(width: int, height: int) -> list[tuple[tuple[int, int, int, int], tuple[float, ...]]]:
+    """``(crop box, core box)`` of each tile in pixels; the whole page when it is not huge."""
+    if max(width, height) <= TILE_ABOVE:
+        return [((0, 0, width, height), (0.0, 0.0, float(width), float(height)))]
+    step = TILE - TILE_OVERLAP
+
+    def starts(size: int) -> list[int]:
+        out = list(range(0, max(1, size - TILE_OVERLAP), step))
+        return [min(a, max(0, size - TILE)) for a in out] if size > TILE else [0]
+
+    xs, ys = sorted(set(starts(width))), sorted(set(starts(height)))
+    tiles = []
+    for j, y0 in enumerate(ys):
+        for i, x0 in enumerate(xs):
+            x1, y1 = min(width, x0 + TILE), min(height, y0 + TILE)
+            core = (
+                (x0 + xs[i - 1] + TILE) / 2 if i else 0.0,  # halfway into the shared band
+                (y0 + ys[j - 1] + TILE) / 2 if j else 0.0,
+                (x1 + xs[i + 1]) / 2 if i + 1 < len(xs) else float(width),
+                (y1 + ys[j + 1]) / 2 if j + 1 < len(ys) else float(height),
+            )
+            tiles.append(((x0, y0, x1, y1), core))
+    return tiles
+
+
+def _recognise(image: Image) -> list[tuple[tuple[float, float, float, float], str, float]]:
+    """RapidOCR on one image: (pixel box, text, score) of each line it reads."""
     import numpy as np
 
-    rgb = image.convert("RGB")
-    width, height = rgb.size
-    pixels = np.asarray(rgb)[:, :, ::-1]  # RapidOCR reads OpenCV's BGR order
+    pixels = np.asarray(image.convert("RGB"))[:, :, ::-1]  # RapidOCR reads OpenCV's BGR order
     with _run_lock:
         found, _ = engine()(pixels)
-    items = []
+    out = []
     for points, text, score in found or []:
         text = " ".join(str(text).split())
         if not text:
             continue
         xs = [float(p[0]) for p in points]
         ys = [float(p[1]) for p in points]
-        box = (min(xs) / width, min(ys) / height, max(xs) / width, max(ys) / height)
-        items.append((box, text, float(score)))
-    lines = [_cells(row, width / height) for row in _rows(items)]
-    low = sum(1 for _, _, score in items if score < LOW_CONFIDENCE)
-    return OcrResult(lines, low)
+        out.append(((min(xs), min(ys), max(xs), max(ys)), text, float(score)))
+    return out
 
 
 _Item = tuple[tuple[float, float, float, float], str, float]

@@ -22,6 +22,7 @@ from tests.conftest import (
     PAGE_PX,
     RUNNING_HEADER,
     headed_pdf_bytes,
+    page_font,
     png_bytes,
     scanned_pdf_bytes,
     stored,
@@ -229,3 +230,35 @@ def test_scans_are_ingested_once_answered_with_their_page_and_shown(tmp_path, mo
     (docs / "rules.pdf").write_bytes(scanned_pdf_bytes(SCAN_PAGES[:1]))
     fresh = PageViews(settings.index_dir, settings.collection)
     assert fresh(cited[0], passage_for(cited[0], answer.trace.passages)) == ""
+
+
+def test_a_huge_scan_is_read_in_tiles_at_full_resolution(monkeypatch):
+    """A 9000-px-wide scan: read whole, RapidOCR would shrink it 4.5 times and lose the
+    30-px text; in tiles each line is read, one from each end of the page and one across a
+    tile's edge, with boxes as fractions of the whole page."""
+    from PIL import Image, ImageDraw
+
+    from ingest.ocr import TILE, TILE_OVERLAP, read_image
+
+    image = Image.new("L", (9000, 400), 255)
+    draw = ImageDraw.Draw(image)
+    font = page_font(30)
+    lines = {
+        120: "The harbour office opens at nine.",
+        8400 - 500: "Ferries leave every hour.",
+        TILE - TILE_OVERLAP - 150: "Tickets are sold on board.",  # across the first edge
+    }
+    for x, text in lines.items():
+        draw.text((x, 180), text, fill=0, font=font)
+    result = read_image(image)
+    found = [seg for line in result.lines for seg in line]
+    text = " ".join(seg.text for seg in found)
+    for expected in lines.values():
+        assert word_accuracy(expected, text) >= 0.75, (expected, text)
+    assert len(found) == len(lines)  # the line across an edge is read once
+    left = min(found, key=lambda s: s.box[0])
+    assert left.box[0] < 120 / 9000 + 0.002 and 0.4 < left.box[1] < 0.5
+    # read whole, as before tiles, the shrunken text is lost
+    monkeypatch.setattr("ingest.ocr.TILE_ABOVE", 10**9)
+    whole = " ".join(seg.text for line in read_image(image).lines for seg in line)
+    assert all(word_accuracy(expected, whole) < 0.5 for expected in lines.values()), whole
