@@ -4,7 +4,6 @@ text with their boxes, read by OCR. Also renders a page, to show a citation on i
 from __future__ import annotations
 
 import io
-import itertools
 import logging
 import time
 from pathlib import Path
@@ -34,21 +33,37 @@ def read_image_pages(
 
     if check_mode(ocr) == "off":
         raise LoadError(path, "an image is read by OCR, and OCR is off (DOCQA_OCR=off)")
+    from ingest.pdf import MAX_OCR_PAGES
+
     started = time.perf_counter()
+    bad = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, EOFError)
     try:
         image = Image.open(io.BytesIO(data))
-        frames = list(itertools.islice(ImageSequence.Iterator(image), MAX_FRAMES))
-        frames = [f.copy() for f in frames]
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        count = min(int(getattr(image, "n_frames", 1)), MAX_FRAMES)
+    except bad as exc:
         raise LoadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
+    if count > MAX_OCR_PAGES:
+        raise LoadError(
+            path,
+            f"needs OCR on {count} pages; the limit is {MAX_OCR_PAGES} pages a document (split it)",
+        )
     pages: list[RawPage] = []
     low = 0
     disable = None if progress else True
-    with tqdm(total=len(frames), desc=f"OCR {path.name}", unit="page", disable=disable) as bar:
-        for frame in frames:
-            result = read_image(frame)
-            pages.append(RawPage(result.lines, frame.width, frame.height, ocr=True))
+    with tqdm(total=count, desc=f"OCR {path.name}", unit="page", disable=disable) as bar:
+        for number, frame in enumerate(ImageSequence.Iterator(image)):
+            if number >= count:
+                break
+            try:  # one frame in memory at a time
+                page = frame.copy()
+            except bad as exc:
+                raise LoadError(
+                    path, f"not a readable image ({type(exc).__name__}: {exc})"
+                ) from None
+            result = read_image(page)
+            pages.append(RawPage(result.lines, page.width, page.height, ocr=True))
             low += result.low_confidence
+            del page
             bar.update(1)
     logger.info(
         "%s: read %d pages by OCR in %.1f s (%d low-confidence lines)",

@@ -37,6 +37,20 @@ def _open(path: Path, data: bytes | Path) -> Any:
         raise LoadError(path, f"not a readable PDF (PdfiumError: {exc})") from None
 
 
+# Bounded OCR work (README, "Scans and images"): a document needing OCR on more pages than
+# this is refused in one line; a page is rendered for OCR at RENDER_DPI, or smaller when that
+# would pass MAX_RENDER_PIXELS (a page the size of a wall holding one huge image).
+MAX_OCR_PAGES = 300
+MAX_RENDER_PIXELS = 100_000_000
+
+
+def render_scale(width_pt: float, height_pt: float) -> float:
+    """The scale (pixels per point) a page of this size is rendered at for OCR."""
+    scale = RENDER_DPI / 72
+    area = max(width_pt * height_pt, 1.0)
+    return min(scale, (MAX_RENDER_PIXELS / area) ** 0.5)
+
+
 def read_pdf(
     path: Path, data: bytes, ocr: str = "auto", progress: bool = False
 ) -> tuple[list[RawPage], str | None, int]:
@@ -59,6 +73,12 @@ def read_pdf(
         todo = list(range(len(pages))) if ocr == "force" else scans if ocr == "auto" else []
         if ocr == "off" and scans:
             logger.warning("%s: %d scanned pages left unread (OCR is off)", path, len(scans))
+        if len(todo) > MAX_OCR_PAGES:
+            raise LoadError(
+                path,
+                f"needs OCR on {len(todo)} pages; the limit is {MAX_OCR_PAGES} pages a "
+                "document (split it, or ingest with --ocr off to keep only its text layer)",
+            )
         low = 0
         bar = tqdm(
             total=len(todo),
@@ -72,7 +92,7 @@ def read_pdf(
                 with PDFIUM_LOCK:
                     page = pdf[i]
                     width, height = page.get_size()
-                    image = page.render(scale=RENDER_DPI / 72).to_pil()
+                    image = page.render(scale=render_scale(width, height)).to_pil()
                 result = read_image(image)
                 if result.lines or ocr == "force":
                     pages[i] = RawPage(result.lines, width, height, ocr=True)

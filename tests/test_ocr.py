@@ -262,3 +262,35 @@ def test_a_huge_scan_is_read_in_tiles_at_full_resolution(monkeypatch):
     monkeypatch.setattr("ingest.ocr.TILE_ABOVE", 10**9)
     whole = " ".join(seg.text for line in read_image(image).lines for seg in line)
     assert all(word_accuracy(expected, whole) < 0.5 for expected in lines.values()), whole
+
+
+def test_ocr_work_is_bounded_per_document_and_per_page(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    import ingest.ocr
+    import ingest.pdf
+
+    monkeypatch.setattr(ingest.pdf, "MAX_OCR_PAGES", 2)
+    path = write(tmp_path / "scan.pdf", scanned_pdf_bytes([["one"], ["two"], ["three"]]))
+    with pytest.raises(LoadError) as err:
+        load_document(path)
+    assert str(err.value).startswith(
+        f"{path}: needs OCR on 3 pages; the limit is 2 pages a document"
+    )
+    # a wall-sized page (200 inches a side) holding one image: rendered within the budget
+    monkeypatch.setattr(ingest.pdf, "MAX_RENDER_PIXELS", 4_000_000)
+    rendered: list[tuple[int, int]] = []
+
+    def record(image):
+        rendered.append(image.size)
+        return ingest.ocr.OcrResult([], 0)
+
+    monkeypatch.setattr(ingest.ocr, "read_image", record)
+    buf = io.BytesIO()
+    Image.new("L", (2000, 2000), 200).save(buf, "PDF", resolution=10)
+    with pytest.raises(LoadError, match="no text found"):  # a blank page: nothing to read
+        load_document(write(tmp_path / "wall.pdf", buf.getvalue()), ocr="force")
+    ((w, h),) = rendered
+    assert w * h <= 4_000_000 * 1.01 and w > 1500  # not 40000 x 40000 pixels at 200 dpi
