@@ -101,6 +101,11 @@ class IngestSettings(EnvSettings):
     chunk_overlap: int = _field(24, "Overlap between neighbouring chunks, in tokens.")
     batch_size: int = _field(64, "Chunks embedded and written per batch.")
     max_file_mb: float = _field(50.0, "Files larger than this (MB) are skipped.")
+    max_text_mb: float = _field(
+        8.0,
+        "Documents whose text passes this (MB, as UTF-8) are skipped: a document is split and "
+        "embedded in memory, ~150 MB of memory per MB of text (a 40 MB text file: 6 GB).",
+    )
     progress: bool = _field(True, "Show progress bars (only on a terminal).")
     chroma_host: str = _field(
         "",
@@ -154,6 +159,8 @@ class IngestSettings(EnvSettings):
             raise SettingsError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb <= 0:
             raise SettingsError(f"max_file_mb must be positive, got {self.max_file_mb}")
+        if self.max_text_mb <= 0:
+            raise SettingsError(f"max_text_mb must be positive, got {self.max_text_mb}")
         if not _COLLECTION_CHARS.fullmatch(self.collection):
             raise SettingsError(
                 f"collection must be letters, digits, '-' or '_', got {self.collection!r}"
@@ -196,3 +203,7 @@ class IngestSettings(EnvSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_text_bytes(self) -> int:
+        return int(self.max_text_mb * 1024 * 1024)

@@ -61,11 +61,17 @@ def read_file(path: Path, max_bytes: int) -> bytes:
             path, f"file is {size / 2**20:.2f} MB, over the {max_bytes / 2**20:.2f} MB limit"
         )
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # a file growing as it is read stops at the limit
     except PermissionError:
         raise LoadError(path, "cannot read: permission denied") from None
     except OSError as exc:
         raise LoadError(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise LoadError(
+            path, f"file grew past the {max_bytes / 2**20:.2f} MB limit while it was read"
+        )
+    return data
 
 
 def load_document(
@@ -73,6 +79,7 @@ def load_document(
     source: str | None = None,
     *,
     max_bytes: int = 50 * 1024 * 1024,
+    max_text_bytes: int = 8 * 1024 * 1024,
     data: bytes | None = None,
     ocr: str = "auto",
     progress: bool = False,
@@ -100,6 +107,13 @@ def load_document(
     text = parsed.text
     if not text.strip():
         raise LoadError(path, "no text found in the file")
+    size = len(text.encode("utf-8"))
+    if size > max_text_bytes:
+        raise LoadError(
+            path,
+            f"holds {size / 2**20:.2f} MB of text, over the {max_text_bytes / 2**20:.2f} MB "
+            "limit (DOCQA_MAX_TEXT_MB)",
+        )
     title = parsed.title or heading_line(text)
     content_hash = file_hash(data)
     return LoadedDocument(

@@ -223,6 +223,7 @@ def make_plan(
                     found.path,
                     found.source,
                     max_bytes=settings.max_file_bytes,
+                    max_text_bytes=settings.max_text_bytes,
                     ocr=settings.ocr,
                     progress=settings.progress,
                 )

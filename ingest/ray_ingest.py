@@ -97,7 +97,13 @@ class ChunkEmbedder:
 
     def run(self, task: Task) -> Result:
         try:
-            doc = load_document(Path(task.path), task.source, data=task.data, ocr=self.settings.ocr)
+            doc = load_document(
+                Path(task.path),
+                task.source,
+                data=task.data,
+                ocr=self.settings.ocr,
+                max_text_bytes=self.settings.max_text_bytes,
+            )
         except LoadError as exc:
             return Result(task.number, error=exc.reason)
         work = Work(FoundFile(Path(task.root), Path(task.path)), doc, 0, 0, None)

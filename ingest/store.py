@@ -44,6 +44,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGE = 5000  # chunks read per call when listing the whole collection
+# Ids per Chroma call that names ids: Chroma puts each in one SQL statement, and SQLite takes
+# at most 32766 variables (a 40 MB text file has ~70k chunks).
+ID_BATCH = 5000
+
+
+def _batches(n: int) -> range:
+    return range(0, n, ID_BATCH)
 
 
 @dataclass(frozen=True)
@@ -226,17 +233,22 @@ class DocIndex:
     @guarded(writing=True)
     def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
         """Replace the metadata of stored chunks, keeping their text and vectors."""
-        self.collection.update(ids=ids, metadatas=metadatas)
+        for a in _batches(len(ids)):
+            self.collection.update(ids=ids[a : a + ID_BATCH], metadatas=metadatas[a : a + ID_BATCH])
 
     @guarded(writing=True)
     def delete(self, ids: list[str]) -> None:
-        self.collection.delete(ids=ids)
+        for a in _batches(len(ids)):
+            self.collection.delete(ids=ids[a : a + ID_BATCH])
 
     # ---- reading
     @guarded()
     def existing(self, ids: list[str]) -> set[str]:
         """Those of ``ids`` the collection holds."""
-        return set(self.collection.get(ids=ids, include=[])["ids"]) if ids else set()
+        found: set[str] = set()
+        for a in _batches(len(ids)):
+            found.update(self.collection.get(ids=ids[a : a + ID_BATCH], include=[])["ids"])
+        return found
 
     @guarded()
     def count(self) -> int:
@@ -277,11 +289,13 @@ class DocIndex:
 
     @guarded()
     def get(self, ids: list[str]) -> list[StoredChunk]:
-        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {
-            i: StoredChunk(i, d, m or {})
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
+        by_id = {}
+        for a in _batches(len(ids)):
+            got = self.collection.get(ids=ids[a : a + ID_BATCH], include=["documents", "metadatas"])
+            by_id.update(
+                (i, StoredChunk(i, d, m or {}))
+                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            )
         return [by_id[i] for i in ids if i in by_id]
 
     @guarded()

@@ -562,3 +562,33 @@ def test_a_docx_zip_bomb_is_refused_in_one_line_before_it_is_unpacked(tmp_path):
     message = str(err.value)
     assert message.startswith(f"{path}: unpacks to 258 MB; the limit for a DOCX is 256 MB")
     assert "\n" not in message
+
+
+def test_a_document_with_more_text_than_the_limit_is_refused_in_one_line(tmp_path):
+    path = write(tmp_path / "book.txt", "The ferry leaves every hour. " * 40000)  # 1.1 MB
+    with pytest.raises(LoadError) as err:
+        load_document(path, max_text_bytes=2**20)
+    assert str(err.value) == (
+        f"{path}: holds 1.11 MB of text, over the 1.00 MB limit (DOCQA_MAX_TEXT_MB)"
+    )
+    assert load_document(path, max_text_bytes=2 * 2**20).text.startswith("The ferry")
+
+
+def test_a_file_growing_while_it_is_read_stops_at_the_limit(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from ingest.loaders import read_file
+
+    path = write(tmp_path / "log.txt", "line\n" * 100)
+    real_stat = Path.stat
+
+    def stat_before_growth(self, *args, **kwargs):  # the size seen before the file grew
+        result = real_stat(self, *args, **kwargs)
+        if self == path:
+            with open(path, "a") as fh:
+                fh.write("more\n" * 1000)
+        return result
+
+    monkeypatch.setattr(Path, "stat", stat_before_growth)
+    with pytest.raises(LoadError, match="grew past the 0.00 MB limit while it was read"):
+        read_file(path, 1000)
