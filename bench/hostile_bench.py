@@ -85,9 +85,10 @@ def bomb_docx(folder: Path) -> None:
     from tests.conftest import docx_bytes
 
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(docx_bytes())) as src, zipfile.ZipFile(
-        out, "w", zipfile.ZIP_DEFLATED
-    ) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(docx_bytes())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             dst.writestr(info, src.read(info))
         with dst.open("word/media/padding.bin", "w") as part:

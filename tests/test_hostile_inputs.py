@@ -68,12 +68,12 @@ def half_pdf() -> bytes:
 # PermissionError: we run as root, for whom chmod 000 does not stop a read.
 CLI_WITH_UNREADABLE = """
 import pathlib, runpy, sys
-real = pathlib.Path.read_bytes
-def read_bytes(self):
+real = pathlib.Path.open
+def open_(self, *args, **kwargs):
     if self.name == "unreadable.txt":
         raise PermissionError(13, "Permission denied", str(self))
-    return real(self)
-pathlib.Path.read_bytes = read_bytes
+    return real(self, *args, **kwargs)
+pathlib.Path.open = open_
 sys.argv = ["python -m ingest", *sys.argv[1:]]
 runpy.run_module("ingest", run_name="__main__", alter_sys=True)
 """
@@ -150,14 +150,14 @@ def test_unreadable_file_in_process(tmp_path: Path, fake_settings: IngestSetting
     """The same through ``ingest_paths``: a PermissionError on read is one failure."""
     write(tmp_path / "docs" / "ok.txt", "Readable text about herons.")
     locked = write(tmp_path / "docs" / "locked.txt", "Secret text.")
-    real = Path.read_bytes
+    real = Path.open
 
-    def read_bytes(self: Path) -> bytes:
+    def open_(self: Path, *args, **kwargs):
         if self.name == "locked.txt":
             raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Path, "open", open_)
     report = ingest_paths([tmp_path / "docs"], fake_settings)
     assert report.exit_code == 3
     assert [str(e) for e in report.plan.failed] == [
