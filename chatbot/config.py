@@ -34,7 +34,7 @@ class ChatSettings(EnvSettings):
         "(e.g. 'openai:gpt-4o-mini', 'ollama:llama3.1'), or 'fake'.",
     )
     reader: str = _field(
-        "rules",
+        "packaged",
         "How the offline answerer decides: 'packaged' (the reader model shipped in "
         "chatbot/reader/model reads the question with each passage: it declines below "
         "reader_threshold, answers with its best span from reader_confident, and leaves the "

@@ -114,7 +114,7 @@ def test_chat_page_in_a_real_browser(served: tuple[str, WebSettings], tmp_path: 
             )
             case = json.loads(settings.eval_cases_file.read_text().splitlines()[-1])
             assert case["question"] == "When is the Zorblat festival held?"
-            assert case["answers"] == ["June"]
+            assert case["answers"] == ["every year in June"]
             assert case["evidence_doc_ids"] == ["zorblat festival"]
             assert [t["role"] for t in case["history"]] == ["user", "assistant"] * 2
             assert not outside, f"the page reached outside the app: {outside}"
