@@ -185,3 +185,18 @@ def test_a_long_span_is_answered_in_bold_by_its_best_short_span_when_close() -> 
     assert close.quotes[0].passage.text[close.quotes[0].start :].startswith("“We cannot")
     far = choose(LongSpan(short_score=5.0), q, memo, threshold=1.0, shape=shape(q))
     assert not far.declined and far.short_answer is None  # quoted, with no bold answer
+
+
+def test_a_span_running_across_list_items_is_quoted_without_a_bold_answer() -> None:
+    options = [
+        passage(
+            1,
+            "Compensation:\n- 10 years to exercise your options if you leave PostHog\n"
+            "- Double trigger acceleration on an acquisition.",
+            "comp.md",
+        )
+    ]
+    q = "what happens to my options if i leave"
+    reader = Scripted({q: {0: ("PostHog\n- Double trigger acceleration", 6.0)}})
+    choice = choose(reader, q, options, threshold=1.0, shape=shape(q))
+    assert not choice.declined and choice.short_answer is None and choice.quotes

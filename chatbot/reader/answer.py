@@ -117,6 +117,10 @@ def _short_answer(span: Span) -> str | None:
 
 
 def _clean_short(span: str) -> str | None:
+    """The span as a bold answer; None for one too long, or one running across lines (list
+    items, table rows: "PostHog\n- Double trigger acceleration" is no answer)."""
+    if "\n" in span.strip():
+        return None
     text = " ".join(span.split()).strip(" ,;:.")
     if not text or len(text.split()) > SHORT_ANSWER_WORDS:
         return None
