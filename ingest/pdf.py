@@ -41,7 +41,7 @@ def _open(path: Path, data: bytes | Path) -> Any:
 # this is refused in one line; a page is rendered for OCR at RENDER_DPI, or smaller when that
 # would pass MAX_RENDER_PIXELS (a page the size of a wall holding one huge image).
 MAX_OCR_PAGES = 300
-MAX_RENDER_PIXELS = 100_000_000
+MAX_RENDER_PIXELS = 60_000_000
 
 
 def render_scale(width_pt: float, height_pt: float) -> float:
