@@ -148,3 +148,18 @@ def test_a_body_or_history_past_its_limit_is_one_line_413_or_400():
     assert service.questions == []  # nothing past a limit was answered
     ok = http.post("/api/answer", json={"question": "Who?", "history": turns})
     assert ok.status_code == 200 and service.questions == [("Who?", turns)]
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["../../etc/passwd", "<script>alert(1)</script>", "docs\x1b[31m\r\nFAKE LOG", "x" * 10_000],
+)
+def test_a_hostile_model_name_is_a_short_one_line_404_that_shows_it_escaped(model):
+    http = serve(FakeService())
+    body = {"model": model, "messages": [{"role": "user", "content": "Who?"}]}
+    refused = http.post("/v1/chat/completions", json=body)
+    assert refused.status_code == 404
+    message = refused.json()["error"]["message"]
+    assert message.startswith("the model ") and message.endswith("the models are ['docs']")
+    assert len(message) < 200 and message.isprintable()  # no raw control characters
+    assert "\x1b" not in message and "\n" not in message

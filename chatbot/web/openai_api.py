@@ -218,7 +218,7 @@ class Api:
         if not isinstance(model, str) or model not in self.models:
             raise ApiError(
                 404,
-                f"the model {model!r} does not exist; the models are {self.models}",
+                f"the model {model!r:.80} does not exist; the models are {self.models}",
                 "invalid_request_error",
                 "model_not_found",
             )
