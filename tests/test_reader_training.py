@@ -147,7 +147,7 @@ def test_features_point_at_the_answer_tokens() -> None:
         "How many vacation days?", context, (("20 days", context.index("20 days")),), "span"
     )
     features = featurize(
-        [example], featurizer, random.Random(0), typed_share=0.0, keep_empty_windows=1.0
+        [example], featurizer, random.Random(0), keep_empty_windows=1.0, mix=Mix(typed=0.0)
     )
     with_answer = [f for f in features if f.start > 0]
     assert len(with_answer) == 1 and len(features) > 1

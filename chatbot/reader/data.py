@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatbot.reader.answer import sentence_around
 from chatbot.reader.features import Featurizer
 
 logger = logging.getLogger(__name__)
@@ -232,23 +233,13 @@ def load_examples(qa_dir: Path, mix: Mix, seed: int = 13) -> tuple[list[Example]
     made = 0
     for e in rng.sample(spans, min(mix.answer_sentences, len(spans))):
         text, start = e.answers[0]
-        a, b = answer_sentence(e.context, start, start + len(text))
+        a, b = sentence_around(e.context, start, start + len(text))
         if b - a < len(e.context):
             examples.append(Example(e.question, e.context[a:b], ((text, start - a),), "answer"))
             made += 1
     if mix.answer_sentences:
         counts["answer-sentence"] = made
     return examples, dict(counts)
-
-
-def answer_sentence(context: str, start: int, end: int) -> tuple[int, int]:
-    """The sentence(s) of ``context`` holding ``[start, end)``."""
-    from chatbot.sentences import split_sentences
-
-    spans = split_sentences(context) or [(0, len(context))]
-    a = next((s for s, e in spans if s <= start < e), 0)
-    b = next((e for s, e in spans if s < end <= e), len(context))
-    return min(a, start), max(b, end)
 
 
 def add_neighbours(
@@ -299,22 +290,18 @@ def featurize(
     examples: list[Example],
     featurizer: Featurizer,
     rng: random.Random,
-    typed_share: float = 0.25,
     keep_empty_windows: float = 0.4,
     mix: Mix | None = None,
 ) -> list[Feature]:
-    """Training windows. An answerable example's windows without its answer are kept with
+    """Training windows, each question typed as ``mix`` says (default ``Mix()``: a quarter
+    lower-cased). An answerable example's windows without its answer are kept with
     probability ``keep_empty_windows`` (as no-answer windows: a chunk of the right paragraph
     that misses the answer); an unanswerable example keeps its first window and a random one."""
+    mix = mix or Mix()
     cache: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
     out: list[Feature] = []
     for example in examples:
-        if mix is not None:
-            question = as_people_type(example.question, mix, rng)
-        elif rng.random() < typed_share:
-            question = typed_like_people(example.question)
-        else:
-            question = example.question
+        question = as_people_type(example.question, mix, rng)
         if example.context not in cache:
             if len(cache) > 20000:
                 cache.clear()

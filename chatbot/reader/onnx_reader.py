@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chatbot.reader.features import MAX_TOKENS, STRIDE, Featurizer, Window, load_tokenizer
@@ -23,6 +23,7 @@ MAX_ANSWER_TOKENS = 30
 TOP_N = 20
 # A long best span ("Sessions said in a memo ... offices") keeps the best span this short too.
 SHORT_TOKENS = 8
+NO_SHORT = (float("-inf"), "")
 
 
 class ReaderUnavailableError(RuntimeError):
@@ -135,32 +136,24 @@ class OnnxReader:
                     score = float(start[row, s] + end[row, e])
                     current = best[w.passage]
                     is_short = e - s + 1 <= SHORT_TOKENS
-                    if is_short and score > short.get(w.passage, (float("-inf"), ""))[0]:
+                    if is_short and score > short.get(w.passage, NO_SHORT)[0]:
                         a, b = w.offsets[s][0], w.offsets[e][1]
                         short[w.passage] = (score, passages[w.passage][a:b])
                     if current is None or score > current.span_score:
                         a, b = w.offsets[s][0], w.offsets[e][1]
                         text = passages[w.passage][a:b]
                         best[w.passage] = Span(w.passage, a, b, text, score, 0.0)
-        out: list[Span | None] = []
-        for span in best:
-            if span is None:
-                out.append(None)
-                continue
-            short_score, short_text = short.get(span.passage, (float("-inf"), ""))
-            out.append(
-                Span(
-                    span.passage,
-                    span.start,
-                    span.end,
-                    span.text,
-                    span.span_score,
-                    nulls[span.passage],
-                    short_text,
-                    short_score,
-                )
+        return [
+            None
+            if span is None
+            else replace(
+                span,
+                null_score=nulls[span.passage],
+                short_score=short.get(span.passage, NO_SHORT)[0],
+                short_text=short.get(span.passage, NO_SHORT)[1],
             )
-        return out
+            for span in best
+        ]
 
 
 _readers: dict[tuple[str, str | None, int], OnnxReader] = {}
